@@ -1,0 +1,61 @@
+package mykaarma
+
+import "github.com/msgmigrate/msgmigrate/schema"
+
+// Schema is the historical endpoint's item, as the mapping compiler checks it.
+var Schema = &schema.Schema{
+	Sink:  "mykaarma",
+	Route: []string{"department", "customer"},
+	Key:   "sourceUuid",
+	Fields: []schema.Field{
+		{Path: "sourceUuid", Type: schema.String, Required: true, MaxLen: 255},
+		{Path: "callBackPathUrl", Type: schema.String},
+		{Path: "sentOn", Type: schema.Time},
+		{Path: "receivedOn", Type: schema.Time},
+		{Path: "userUuid", Type: schema.String},
+		{Path: "messageUuid", Type: schema.String},
+		{Path: "communicationUid", Type: schema.String},
+		{Path: "messageAttributes.body", Type: schema.String},
+		{Path: "messageAttributes.type", Type: schema.String, Enum: Types},
+		{Path: "messageAttributes.protocol", Type: schema.String, Enum: Protocols},
+		{Path: "messageAttributes.purpose", Type: schema.String, MaxLen: 1},
+		{Path: "messageAttributes.isManual", Type: schema.Bool},
+		{Path: "messageAttributes.subject", Type: schema.String},
+		{Path: "messageAttributes.metaData", Type: schema.Object},
+		{Path: "messageAttributes.tags", Type: schema.StringList},
+		{Path: "messageAttributes.draftAttributes.draftStatus", Type: schema.String},
+		{Path: "messageAttributes.draftAttributes.scheduledOn", Type: schema.Time},
+		{Path: "messageAttributes.draftAttributes.draftFailureReason", Type: schema.String},
+		{Path: "messageAttributes.attachments", Type: schema.ObjectList, Items: []schema.Field{
+			{Path: "fileURL", Type: schema.String, Required: true},
+			{Path: "attachmentExtension", Type: schema.String},
+			{Path: "mimeType", Type: schema.String},
+			{Path: "originalFileName", Type: schema.String},
+			{Path: "docSize", Type: schema.String},
+			{Path: "thumbnailURL", Type: schema.String},
+			{Path: "mediaPreviewURL", Type: schema.String},
+		}},
+		{Path: "messageAttributes.defaultReplyAction", Type: schema.String},
+		{Path: "messageAttributes.updateThreadTimestamp", Type: schema.Bool},
+		{Path: "messageAttributes.updateTotalMessageCount", Type: schema.Bool},
+		{Path: "messageAttributes.showInCustomerConversation", Type: schema.Bool},
+		{Path: "messageAttributes.messageTags", Type: schema.ObjectList},
+		{Path: "notificationAttributes", Type: schema.Object,
+			Forbid: "a migration must never notify anyone; the historical endpoint is loaded silently"},
+		{Path: "voiceCallAttributes.callingParty", Type: schema.String},
+		{Path: "voiceCallAttributes.party2", Type: schema.String},
+		{Path: "voiceCallAttributes.party1Prompt", Type: schema.String},
+		{Path: "voiceCallAttributes.party2prompt", Type: schema.String},
+		{Path: "voiceCallAttributes.callStatus", Type: schema.Int},
+		{Path: "voiceCallAttributes.callIdentifier", Type: schema.String},
+		{Path: "voiceCallAttributes.callDateTime", Type: schema.Time},
+		{Path: "voiceCallAttributes.callBroker", Type: schema.String},
+		{Path: "voiceCallAttributes.recordingUrl", Type: schema.String},
+		{Path: "voiceCallAttributes.recordCall", Type: schema.Bool},
+		{Path: "voiceCallAttributes.transcribeCall", Type: schema.Bool},
+		{Path: "voiceCallAttributes.transcribeText", Type: schema.String},
+	},
+	OneOf: [][]string{{"messageAttributes.body", "messageAttributes.attachments"}},
+}
+
+func init() { schema.Register(Schema) }

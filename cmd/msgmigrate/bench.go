@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/msgmigrate/msgmigrate/internal/gen"
+	"github.com/msgmigrate/msgmigrate/job"
+	"github.com/msgmigrate/msgmigrate/pipeline"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+)
+
+func benchCmd(g *globals) *cobra.Command {
+	var spec gen.Spec
+	var faults sandbox.Faults
+	var concurrency, batch int
+	var input, dir, cpuProfile, memProfile string
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Generate N rows and load them into the in-process sandbox; print items/s, requests, batch fill and peak memory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				d, err := os.MkdirTemp("", "msgmigrate-bench-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(d)
+				dir = d
+			}
+			if input == "" {
+				input = filepath.Join(dir, "messages.csv")
+				f, err := os.Create(input)
+				if err != nil {
+					return err
+				}
+				t0 := time.Now()
+				if err := gen.WriteCSV(f, spec); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				st, _ := os.Stat(input)
+				fmt.Fprintf(g.stdout, "generated %d rows, %d routes, %.1f MB in %.1fs\n", spec.Rows, spec.Routes, float64(st.Size())/1e6, time.Since(t0).Seconds())
+			}
+			abs, err := filepath.Abs(input)
+			if err != nil {
+				return err
+			}
+			jobFile := filepath.Join(dir, "bench.yaml")
+			jobText := fmt.Sprintf(`source: {kind: csv, path: %q}
+mapping: builtin:csv-to-mykaarma
+sink:
+  kind: mykaarma
+  url: sandbox
+  username: bench
+  password: bench
+  batch: {max_items: %d, max_bytes: 4MiB}
+  concurrency: %d
+state: %q
+`, abs, batch, concurrency, filepath.Join(dir, "bench.db"))
+			if err := os.WriteFile(jobFile, []byte(jobText), 0o644); err != nil {
+				return err
+			}
+			j, err := job.Load(jobFile, g.sets, os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			os.Remove(j.State)
+			srv := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{
+				Username: "bench", Password: "bench", CountOnly: true, MaxBodyBytes: 8 << 20, Faults: faults}})
+			defer srv.Close()
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+			if memProfile != "" {
+				defer func() {
+					f, err := os.Create(memProfile)
+					if err == nil {
+						pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+				}()
+			}
+			rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Log: log, Sandbox: srv, LogEvery: time.Hour})
+			if err != nil {
+				return err
+			}
+			ceiling := float64(concurrency*batch) / faults.Latency.Seconds()
+			fmt.Fprintf(g.stdout, "rows %d · loaded %d · failed %d · %.1fs\n", rep.Read, rep.Loaded, rep.Failed, rep.DurationSeconds)
+			fmt.Fprintf(g.stdout, "items/s %.0f · requests %d · mean batch fill %.1f · peak RSS %.0f MB\n",
+				rep.RecordsPerSecond, rep.Requests, rep.MeanBatchFill, float64(rep.PeakRSSBytes)/(1<<20))
+			if faults.Latency > 0 {
+				fmt.Fprintf(g.stdout, "ceiling at %v latency: %.0f items/s with full batches (%.0f%% reached), %.0f with the batches the routes allow (%.0f%% reached)\n",
+					faults.Latency, ceiling, 100*rep.RecordsPerSecond/ceiling,
+					ceiling*rep.MeanBatchFill/float64(batch), 100*rep.RecordsPerSecond/(ceiling*rep.MeanBatchFill/float64(batch)))
+			}
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.IntVar(&spec.Rows, "rows", 100_000, "rows to generate")
+	fl.IntVar(&spec.Routes, "routes", 1500, "distinct (department, customer) routes, interleaved")
+	fl.Uint64Var(&spec.Seed, "gen-seed", 42, "seed of the generated data")
+	fl.IntVar(&concurrency, "concurrency", 8, "requests in flight")
+	fl.IntVar(&batch, "batch", 100, "items per request")
+	fl.StringVar(&input, "input", "", "use this CSV instead of generating one")
+	fl.StringVar(&dir, "dir", "", "work directory (default: a temporary one, removed after)")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load")
+	fl.StringVar(&memProfile, "memprofile", "", "write a heap profile after the load")
+	faultFlags(c, &faults)
+	c.Flags().Lookup("retry-after").DefValue = "1s"
+	return c
+}

@@ -1,0 +1,155 @@
+// Command msgmigrate migrates message records between vendors: extract,
+// map through a declarative mapping file, and bulk-load, resumably.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	_ "github.com/msgmigrate/msgmigrate/extract/all"
+	"github.com/msgmigrate/msgmigrate/job"
+	_ "github.com/msgmigrate/msgmigrate/load/all"
+)
+
+// Exit codes, as DESIGN.md fixes them.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitFailed      = 2
+	exitInterrupted = 3
+)
+
+// exitError carries an exit code out of a command.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+type globals struct {
+	logFormat string
+	logLevel  string
+	noProg    bool
+	sets      []string
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// says otherwise. A run's live memory is bounded (open batches spill to disk,
+// sink.batch.max_open_bytes caps the rest) at well under this, so the limit
+// only stops the collector from letting garbage double the footprint.
+const defaultMemoryLimit = 128 << 20
+
+func main() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func execute(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "msgmigrate",
+		Short:         "Migrate message records between vendors, resumably and fully accounted",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.BoolVar(&g.noProg, "no-progress", false, "no progress bar, even on a terminal")
+	pf.StringArrayVar(&g.sets, "set", nil, "override a job key, e.g. --set sink.concurrency=16 (repeatable)")
+	root.AddCommand(runCmd(g), validateCmd(g), previewCmd(g), retryCmd(g), statusCmd(g), sandboxCmd(g), benchCmd(g))
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		if ce.err != nil {
+			fmt.Fprintln(stderr, "msgmigrate:", ce.err)
+		}
+		return ce.code
+	}
+	fmt.Fprintln(stderr, "msgmigrate:", err)
+	return exitError
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", g.logLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", g.logFormat)
+}
+
+// progressWriter is stderr when it is a terminal and progress is wanted.
+func (g *globals) progressWriter() io.Writer {
+	if g.noProg {
+		return nil
+	}
+	if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return f
+	}
+	return nil
+}
+
+func (g *globals) loadJob(path string) (*job.Job, error) {
+	return job.Load(path, g.sets, os.LookupEnv)
+}
+
+// signalContexts: the first SIGINT/SIGTERM drains (stop reading, finish what
+// is in flight, record it); a second one stops at once.
+func signalContexts() (hard, drain context.Context, stop func()) {
+	hard, cancelHard := context.WithCancel(context.Background())
+	drain, cancelDrain := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				fmt.Fprintln(os.Stderr, "msgmigrate: stopping: finishing requests in flight (interrupt again to stop at once)")
+				cancelDrain()
+				continue
+			}
+			cancelHard()
+		}
+	}()
+	return hard, drain, func() {
+		signal.Stop(ch)
+		cancelDrain()
+		cancelHard()
+	}
+}
+
+

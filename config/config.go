@@ -1,0 +1,162 @@
+// Package config decodes parts of a job file strictly: an unknown key is an
+// error naming the file and line, and ${VAR} / ${VAR:-default} are read from
+// the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Section is one connector's part of a job file (source: or sink:).
+type Section struct {
+	File string     // job file, for error messages
+	Node *yaml.Node // the mapping node; nil when the job gave none
+	Dir  string     // directory relative paths are resolved against
+}
+
+// Decode decodes the section into v (a pointer to a struct with yaml tags),
+// rejecting any key v does not declare.
+func (s Section) Decode(v any) error {
+	if s.Node == nil {
+		return nil
+	}
+	if err := CheckKeys(s.File, s.Node, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	if err := s.Node.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", s.File, err)
+	}
+	return nil
+}
+
+// CheckKeys reports the first key in node that t (a struct, or pointer to
+// one) does not declare, recursing into nested structs.
+func CheckKeys(file string, node *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var known []string
+	collectFields(t, fields, &known)
+	var errs []error
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, val := node.Content[i], node.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: %s)", file, k.Line, k.Value, strings.Join(known, ", ")))
+			continue
+		}
+		if err := CheckKeys(file, val, ft); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func collectFields(t reflect.Type, fields map[string]reflect.Type, known *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			collectFields(f.Type, fields, known)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+		*known = append(*known, name)
+	}
+}
+
+// Expand replaces ${VAR} and ${VAR:-default} in every scalar below node,
+// in place. An unset variable without a default is an error naming the line,
+// never silently empty. lookup is os.LookupEnv in production.
+func Expand(file string, node *yaml.Node, lookup func(string) (string, bool)) error {
+	if node.Kind == yaml.ScalarNode {
+		if !strings.Contains(node.Value, "${") {
+			return nil
+		}
+		v, err := ExpandString(node.Value, lookup)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", file, node.Line, err)
+		}
+		node.Value = v
+		return nil
+	}
+	var errs []error
+	for _, c := range node.Content {
+		if err := Expand(file, c, lookup); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ExpandString expands ${VAR} and ${VAR:-default} in s. "$$" is a literal "$".
+func ExpandString(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+			continue
+		case '{':
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unterminated ${ in %q", s)
+		}
+		expr := s[i+2 : i+end]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !validName(name) {
+			return "", fmt.Errorf("bad variable name %q in ${...}", name)
+		}
+		v, ok := lookup(name)
+		switch {
+		case ok && v != "":
+			b.WriteString(v)
+		case hasDef:
+			b.WriteString(def)
+		case ok:
+		default:
+			return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
+		}
+		i += end
+	}
+	return b.String(), nil
+}
+
+func validName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i, r := range n {
+		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,7 @@
+// Package all links every source kind into a binary.
+package all
+
+import (
+	_ "github.com/msgmigrate/msgmigrate/extract/csv"   // csv
+	_ "github.com/msgmigrate/msgmigrate/extract/jsonl" // jsonl
+)

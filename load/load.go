@@ -1,0 +1,134 @@
+// Package load delivers mapped items to a sink: batching by route, bounded
+// concurrency, one shared rate limit, and one place that decides what is
+// retried (whole-request failures, honouring Retry-After, pausing every
+// worker on a 429) and what is final (per-item rejections).
+//
+// To add a sink kind (a checklist):
+//   - put the vendor's wire types and target schema in api/<vendor>;
+//   - implement Sink: Send makes exactly one request and classifies its
+//     failure with Retryable / TooLarge / Permanent; per-item outcomes of a
+//     successful request come back as ItemResult;
+//   - call Register(kind, factory) in init and import it in load/all;
+//   - call loadtest.Run from its tests.
+package load
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/msgmigrate/msgmigrate/config"
+	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/schema"
+)
+
+// Batch is items with one route, within the sink's limits.
+type Batch struct {
+	Route msg.Route
+	Items []*msg.Item
+	Bytes int // payload bytes, for the byte limit
+}
+
+// Status is an item's final or interim state.
+type Status int
+
+const (
+	Loaded Status = iota
+	Failed
+	Retry // not settled by this attempt: send again
+)
+
+// ItemResult is one item's outcome of one successful request, in the order of
+// Batch.Items.
+type ItemResult struct {
+	Status   Status
+	TargetID string
+	Code     string
+	Message  string
+}
+
+// Sink sends one batch in one request.
+type Sink interface {
+	// Send returns one ItemResult per item when the request was answered,
+	// or an error classified by Retryable, TooLarge or Permanent.
+	Send(ctx context.Context, b *Batch) ([]ItemResult, error)
+	// Options are the batching and concurrency the sink was configured with.
+	Options() Options
+	Close() error
+}
+
+// Options shape delivery. Benthos-style, the sink states its batch policy and
+// its maximum in flight.
+type Options struct {
+	MaxItems    int           // items per request
+	MaxBytes    int           // payload bytes per request; 0 = no limit
+	Overhead    int           // bytes of the request envelope around the items
+	Concurrency int           // requests in flight at most
+	Rate        float64       // requests per second, shared; 0 = unlimited
+	Linger      time.Duration // how long a partial batch may wait for more items
+	MaxOpen     int           // bytes of all open batches before the fullest is sent
+	Retry       RetryPolicy
+}
+
+// Env is what a sink factory gets besides its job section.
+type Env struct {
+	Schema *schema.Schema // the mapping's target schema
+	// ResolveURL turns a configured URL into the one to use; the run maps
+	// "sandbox" to the in-process fake. nil leaves URLs as they are.
+	ResolveURL func(raw string) (string, error)
+}
+
+// URL resolves raw through ResolveURL when set.
+func (e Env) URL(raw string) (string, error) {
+	if e.ResolveURL == nil {
+		return raw, nil
+	}
+	return e.ResolveURL(raw)
+}
+
+// Factory opens a sink from its job section.
+type Factory func(ctx context.Context, sec config.Section, env Env) (Sink, error)
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a sink kind available; a duplicate panics.
+func Register(kind string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if f == nil {
+		panic("load: Register factory is nil")
+	}
+	if _, dup := factories[kind]; dup {
+		panic("load: Register called twice for kind " + kind)
+	}
+	factories[kind] = f
+}
+
+// Kinds lists the registered kinds, sorted.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	ks := make([]string, 0, len(factories))
+	for k := range factories {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Open opens a sink of the given kind.
+func Open(ctx context.Context, kind string, sec config.Section, env Env) (Sink, error) {
+	mu.RLock()
+	f, ok := factories[kind]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown sink kind %q (known: %s)", kind, strings.Join(Kinds(), ", "))
+	}
+	return f(ctx, sec, env)
+}

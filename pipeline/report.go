@@ -1,0 +1,100 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is what a run did. Every record read ends in exactly one of
+// loaded, skipped, failed or unsent (an interrupted run's remainder, which
+// the next run sends).
+type Report struct {
+	Job        string    `json:"job"`
+	Command    string    `json:"command"`
+	State      string    `json:"state"` // completed | interrupted
+	DryRun     bool      `json:"dry_run,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+
+	Read      int64 `json:"read"`
+	Loaded    int64 `json:"loaded"`
+	Skipped   int64 `json:"skipped"`
+	Failed    int64 `json:"failed"`
+	Unsent    int64 `json:"unsent"`
+	WouldSend int64 `json:"would_send,omitempty"` // dry runs
+
+	SkippedBy SkippedBy `json:"skipped_by"`
+	FailedBy  FailedBy  `json:"failed_by"`
+
+	Requests      int64   `json:"requests"`
+	Retried       int64   `json:"retried"`
+	Throttled     int64   `json:"throttled"`
+	Splits        int64   `json:"splits"`
+	MeanBatchFill float64 `json:"mean_batch_fill"`
+
+	DurationSeconds   float64 `json:"duration_seconds"`
+	RecordsPerSecond  float64 `json:"records_per_second"`
+	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
+	Changed           []Ref   `json:"changed,omitempty"` // first few records changed since they were loaded
+	LastOrigin        string  `json:"last_origin,omitempty"`
+	FailuresFile      string  `json:"failures_file,omitempty"`
+	LedgerFile        string  `json:"ledger_file,omitempty"`
+	SinkURLRedacted   string  `json:"sink,omitempty"`
+	ReportFile        string  `json:"-"`
+	InterruptedReason string  `json:"interrupted_reason,omitempty"`
+}
+
+// SkippedBy says why records were skipped.
+type SkippedBy struct {
+	Rule          int64 `json:"rule"`           // the mapping's where: rule
+	AlreadyLoaded int64 `json:"already_loaded"` // loaded by an earlier run
+	Duplicate     int64 `json:"duplicate"`      // the same key and content earlier in this run
+	Changed       int64 `json:"changed"`        // loaded earlier with other content: not resent
+}
+
+// FailedBy says at which stage records failed.
+type FailedBy struct {
+	Read int64 `json:"read"`
+	Map  int64 `json:"map"`
+	Load int64 `json:"load"`
+}
+
+// Ref names a record.
+type Ref struct {
+	Key    string `json:"key"`
+	Origin string `json:"origin"`
+}
+
+// Write saves the report as indented JSON.
+func (r *Report) Write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// PeakRSS returns the process's peak resident set size in bytes (Linux), or 0.
+func PeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

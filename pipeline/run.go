@@ -1,0 +1,389 @@
+// Package pipeline runs a job: source → mapper → gate (ledger, duplicates)
+// → batcher → loader → recorder (ledger, failures file, report). Stages are
+// goroutines joined by bounded channels, so memory stays flat whatever the
+// input's size.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/msgmigrate/msgmigrate/extract"
+	"github.com/msgmigrate/msgmigrate/job"
+	"github.com/msgmigrate/msgmigrate/ledger"
+	"github.com/msgmigrate/msgmigrate/load"
+	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+	"github.com/msgmigrate/msgmigrate/transform"
+)
+
+// Options shape one run.
+type Options struct {
+	DryRun bool // map and check every record; send nothing, write no ledger
+	Limit  int  // read at most this many records; 0 = all
+	Log    *slog.Logger
+	// Progress, when set, gets a live progress bar (a terminal); otherwise
+	// progress goes to Log every LogEvery.
+	Progress io.Writer
+	LogEvery time.Duration
+	// Sandbox serves `url: sandbox`; nil starts one in process when needed.
+	Sandbox *sandbox.Running
+	// SandboxConfig configures the one started in process (faults, limits).
+	SandboxConfig sandbox.Config
+}
+
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.LogEvery <= 0 {
+		o.LogEvery = 10 * time.Second
+	}
+}
+
+// counters are the run's live counts.
+type counters struct {
+	read, loaded, failed, wouldSend                 atomic.Int64
+	skipRule, skipLoaded, skipDup, skipChanged      atomic.Int64
+	failRead, failMap, failLoad                     atomic.Int64
+}
+
+func (c *counters) skipped() int64 {
+	return c.skipRule.Load() + c.skipLoaded.Load() + c.skipDup.Load() + c.skipChanged.Load()
+}
+
+// run is one execution's shared state.
+type run struct {
+	job     *job.Job
+	opts    Options
+	prog    *transform.Program
+	store   store
+	runID   int64
+	c       counters
+	loader  *load.Loader
+	open    *openKeys
+	rec     *recorder
+	spill   *spill
+	fail    func(error) // stops the run for a fatal error
+	changed []Ref
+	chMu    sync.Mutex
+
+	lastOrigin atomic.Pointer[string]
+}
+
+// Run runs a job. ctx stops everything at once; when drain is done the run
+// stops reading, lets requests in flight finish and records them, and
+// returns a report whose State is "interrupted".
+func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) {
+	opts.defaults()
+	prog, err := j.Compile()
+	if err != nil {
+		return nil, err
+	}
+	src, err := extract.Open(ctx, j.SourceKind, j.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	items := make(chan *msg.Item, 1024)
+	var produce func(context.Context) error
+	produce = func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
+	return r.execute(ctx, drain, "run", src, produce, items)
+}
+
+// Retry resends the items the ledger holds as failed, from their stored
+// payloads, without reading the source again.
+func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) {
+	opts.defaults()
+	if opts.DryRun {
+		return nil, errors.New("retry has no dry run: use validate")
+	}
+	prog, err := j.Compile()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	items := make(chan *msg.Item, 1024)
+	produce := func(ctx context.Context) error {
+		defer close(items)
+		led, ok := r.store.(*ledgerStore)
+		if !ok {
+			return errors.New("retry needs the ledger")
+		}
+		// Collect first: the recorder rewrites these rows while we send.
+		var entries []ledger.Entry
+		if err := led.l.Failed(func(e ledger.Entry) error {
+			entries = append(entries, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if drain.Err() != nil {
+				return nil
+			}
+			it := &msg.Item{Key: e.Key, Route: e.Route, Payload: e.Payload, Origin: msg.Origin{Source: e.Origin}}
+			copy(it.Hash[:], e.Hash)
+			r.c.read.Add(1)
+			select {
+			case items <- it:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	return r.execute(ctx, drain, "retry", nil, produce, items)
+}
+
+func (r *run) execute(ctx, drain context.Context, command string, src extract.Source, produce func(context.Context) error, items chan *msg.Item) (*Report, error) {
+	started := time.Now()
+	j := r.job
+	var sink load.Sink
+	var err error
+	if err := os.MkdirAll(filepath.Dir(j.State), 0o755); err != nil {
+		return nil, err
+	}
+	if r.opts.DryRun {
+		r.store = newMemStore()
+	} else {
+		led, err := ledger.Open(j.State)
+		if err != nil {
+			return nil, err
+		}
+		defer led.Close()
+		ls, err := newLedgerStore(led)
+		if err != nil {
+			return nil, err
+		}
+		r.store = ls
+		if r.runID, err = led.StartRun(j.File, command); err != nil {
+			return nil, err
+		}
+		closeSandbox, resolve := r.sandboxResolver()
+		defer closeSandbox()
+		if sink, err = load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: resolve}); err != nil {
+			led.FinishRun(r.runID, "failed", "", nil)
+			return nil, err
+		}
+		r.loader = load.NewLoader(sink)
+	}
+	r.spill = newSpill(filepath.Dir(j.State))
+	defer r.spill.Close()
+	fw, err := newFailureWriter(j.Failures, r.opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.fail = cancel
+	rec := newRecorder(r, fw, cancel)
+	r.rec = rec
+
+	stopProgress := r.startProgress(src)
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *load.Batch, 16)
+	g.Go(func() error { return produce(gctx) })
+	g.Go(func() error { return r.gate(gctx, drain, items, batches, rec) })
+	if r.loader != nil {
+		g.Go(func() error {
+			return r.loader.Run(gctx, drain, batches, func(res load.Result) { rec.result(res) })
+		})
+	} else {
+		g.Go(func() error {
+			for range batches {
+			}
+			return nil
+		})
+	}
+	runErr := g.Wait()
+	recErr := rec.close()
+	if err := r.store.Finish(); err != nil && recErr == nil {
+		recErr = err
+	}
+	if cause := context.Cause(ctx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause // the recorder's failure is the reason, not the cancellation it caused
+	}
+	stopProgress()
+	if sink != nil {
+		if err := sink.Close(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	ferr := fw.Close()
+	rep := r.report(command, started)
+	rep.FailuresFile = fw.path
+	if drain.Err() != nil {
+		rep.State = "interrupted"
+	}
+	if runErr == nil {
+		runErr = errors.Join(recErr, ferr)
+	}
+	if ls, ok := r.store.(*ledgerStore); ok {
+		rep.LedgerFile = j.State
+		state := rep.State
+		if runErr != nil {
+			state = "failed"
+		}
+		if err := ls.l.FinishRun(r.runID, state, rep.LastOrigin, rep); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return rep, runErr
+	}
+	if !r.opts.DryRun && j.Report != "" {
+		rep.ReportFile = j.Report
+		if err := rep.Write(j.Report); err != nil {
+			return rep, fmt.Errorf("report: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// readAndMap reads records and maps them with one mapper per CPU.
+func (r *run) readAndMap(ctx, drain context.Context, src extract.Source, items chan<- *msg.Item) error {
+	defer close(items)
+	records := make(chan *msg.Record, 1024)
+	var fatal error
+	go func() {
+		defer close(records)
+		n := 0
+		for {
+			if drain.Err() != nil || ctx.Err() != nil {
+				return
+			}
+			if r.opts.Limit > 0 && n >= r.opts.Limit {
+				return
+			}
+			rec, err := src.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			var me *msg.Error
+			if errors.As(err, &me) {
+				n++
+				r.c.read.Add(1)
+				r.lastOrigin.Store(ptr(me.Origin.String()))
+				r.recordFailure(me, nil)
+				continue
+			}
+			if err != nil {
+				if ctx.Err() == nil && drain.Err() == nil {
+					fatal = fmt.Errorf("reading %s: %w", r.job.SourceKind, err)
+				}
+				return
+			}
+			n++
+			r.c.read.Add(1)
+			select {
+			case records <- rec:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := r.prog.NewMapper()
+			for rec := range records {
+				r.lastOrigin.Store(ptr(rec.Origin.String()))
+				it, err := m.Map(rec)
+				switch {
+				case errors.Is(err, transform.ErrSkipped):
+					r.c.skipRule.Add(1)
+				case err != nil:
+					var me *msg.Error
+					if !errors.As(err, &me) {
+						me = &msg.Error{Origin: rec.Origin, Stage: msg.StageMap, Err: err}
+					}
+					r.recordFailure(me, recordJSON(rec))
+				default:
+					select {
+					case items <- it:
+					case <-ctx.Done():
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return fatal
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// recordJSON renders a source record for the failures file.
+func recordJSON(rec *msg.Record) []byte {
+	if rec == nil || rec.Fields == nil {
+		return nil
+	}
+	b, err := json.Marshal(rec.Fields)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// recordFailure counts a read, map or gate failure and hands it to the
+// recorder.
+func (r *run) recordFailure(e *msg.Error, record []byte) {
+	switch e.Stage {
+	case msg.StageRead:
+		r.c.failRead.Add(1)
+	case msg.StageMap:
+		r.c.failMap.Add(1)
+	default:
+		r.c.failLoad.Add(1)
+	}
+	r.c.failed.Add(1)
+	r.rec.failure(failure{err: e, record: record})
+}
+
+func (r *run) report(command string, started time.Time) *Report {
+	now := time.Now()
+	rep := &Report{
+		Job: r.job.File, Command: command, State: "completed", DryRun: r.opts.DryRun,
+		StartedAt: started.UTC(), FinishedAt: now.UTC(),
+		Read: r.c.read.Load(), Loaded: r.c.loaded.Load(), Failed: r.c.failed.Load(),
+		Skipped: r.c.skipped(), WouldSend: r.c.wouldSend.Load(),
+		SkippedBy: SkippedBy{Rule: r.c.skipRule.Load(), AlreadyLoaded: r.c.skipLoaded.Load(), Duplicate: r.c.skipDup.Load(), Changed: r.c.skipChanged.Load()},
+		FailedBy:  FailedBy{Read: r.c.failRead.Load(), Map: r.c.failMap.Load(), Load: r.c.failLoad.Load()},
+		DurationSeconds: now.Sub(started).Seconds(),
+		PeakRSSBytes:    PeakRSS(),
+	}
+	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend
+	if r.loader != nil {
+		s := &r.loader.Stats
+		rep.Requests, rep.Retried, rep.Throttled, rep.Splits = s.Requests.Load(), s.Retries.Load(), s.Throttled.Load(), s.Splits.Load()
+		if rep.Requests > 0 {
+			rep.MeanBatchFill = float64(s.ItemsSent.Load()) / float64(rep.Requests)
+		}
+	}
+	if rep.DurationSeconds > 0 {
+		rep.RecordsPerSecond = float64(rep.Read) / rep.DurationSeconds
+	}
+	if p := r.lastOrigin.Load(); p != nil {
+		rep.LastOrigin = *p
+	}
+	r.chMu.Lock()
+	rep.Changed = r.changed
+	r.chMu.Unlock()
+	return rep
+}
