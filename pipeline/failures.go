@@ -20,11 +20,11 @@ type failureWriter struct {
 
 // FailureLine is one line of the failures file.
 type FailureLine struct {
-	Origin string         `json:"origin"`
-	Stage  string         `json:"stage"`
-	Key    string         `json:"key,omitempty"`
-	Code   string         `json:"code,omitempty"`
-	Error  string         `json:"error"`
+	Origin string          `json:"origin"`
+	Stage  string          `json:"stage"`
+	Key    string          `json:"key,omitempty"`
+	Code   string          `json:"code,omitempty"`
+	Error  string          `json:"error"`
 	Record json.RawMessage `json:"record,omitempty"`
 }
 

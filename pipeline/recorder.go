@@ -45,7 +45,7 @@ func newRecorder(r *run, fw *failureWriter, cancel func(error)) *recorder {
 }
 
 func (rc *recorder) result(res load.Result) { rc.ch <- event{res: &res} }
-func (rc *recorder) failure(f failure)     { rc.ch <- event{fail: &f} }
+func (rc *recorder) failure(f failure)      { rc.ch <- event{fail: &f} }
 
 // close waits for every event to be written.
 func (rc *recorder) close() error {

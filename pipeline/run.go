@@ -55,9 +55,9 @@ func (o *Options) defaults() {
 
 // counters are the run's live counts.
 type counters struct {
-	read, loaded, failed, wouldSend                 atomic.Int64
-	skipRule, skipLoaded, skipDup, skipChanged      atomic.Int64
-	failRead, failMap, failLoad                     atomic.Int64
+	read, loaded, failed, wouldSend            atomic.Int64
+	skipRule, skipLoaded, skipDup, skipChanged atomic.Int64
+	failRead, failMap, failLoad                atomic.Int64
 }
 
 func (c *counters) skipped() int64 {
@@ -363,8 +363,8 @@ func (r *run) report(command string, started time.Time) *Report {
 		StartedAt: started.UTC(), FinishedAt: now.UTC(),
 		Read: r.c.read.Load(), Loaded: r.c.loaded.Load(), Failed: r.c.failed.Load(),
 		Skipped: r.c.skipped(), WouldSend: r.c.wouldSend.Load(),
-		SkippedBy: SkippedBy{Rule: r.c.skipRule.Load(), AlreadyLoaded: r.c.skipLoaded.Load(), Duplicate: r.c.skipDup.Load(), Changed: r.c.skipChanged.Load()},
-		FailedBy:  FailedBy{Read: r.c.failRead.Load(), Map: r.c.failMap.Load(), Load: r.c.failLoad.Load()},
+		SkippedBy:       SkippedBy{Rule: r.c.skipRule.Load(), AlreadyLoaded: r.c.skipLoaded.Load(), Duplicate: r.c.skipDup.Load(), Changed: r.c.skipChanged.Load()},
+		FailedBy:        FailedBy{Read: r.c.failRead.Load(), Map: r.c.failMap.Load(), Load: r.c.failLoad.Load()},
 		DurationSeconds: now.Sub(started).Seconds(),
 		PeakRSSBytes:    PeakRSS(),
 	}

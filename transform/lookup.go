@@ -65,4 +65,3 @@ func loadLookup(s LookupSpec) (map[string]string, error) {
 		lines[k] = rec.Origin.Line
 	}
 }
-

@@ -151,5 +151,3 @@ func signalContexts() (hard, drain context.Context, stop func()) {
 		cancelHard()
 	}
 }
-
-

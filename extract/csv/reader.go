@@ -43,7 +43,7 @@ type reader struct {
 	comma  byte
 	max    int
 
-	line   int   // physical lines consumed
+	line   int          // physical lines consumed
 	offset atomic.Int64 // bytes consumed; read by the progress display
 
 	buf  []byte // field bytes of the current record

@@ -215,4 +215,3 @@ func isSizeError(code, message string) bool {
 	return strings.Contains(s, "too large") || strings.Contains(s, "too many") ||
 		strings.Contains(s, "size") || strings.Contains(s, "too_large") || strings.Contains(s, "too_many")
 }
-
