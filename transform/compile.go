@@ -281,6 +281,10 @@ func literalResults(n ast.Node) []string {
 	switch t := n.(type) {
 	case *ast.StringNode:
 		return []string{t.Value}
+	case *ast.ConstantNode:
+		if s, ok := t.Value.(string); ok {
+			return []string{s}
+		}
 	case *ast.ConditionalNode:
 		return append(literalResults(t.Exp1), literalResults(t.Exp2)...)
 	case *ast.BinaryNode:
@@ -296,11 +300,21 @@ func literalResults(n ast.Node) []string {
 		case "enum":
 			if len(t.Arguments) == 3 {
 				var out []string
-				if m, ok := t.Arguments[1].(*ast.MapNode); ok {
+				switch m := t.Arguments[1].(type) {
+				case *ast.MapNode:
 					for _, pn := range m.Pairs {
 						if pair, ok := pn.(*ast.PairNode); ok {
 							out = append(out, literalResults(pair.Value)...)
 						}
+					}
+				case *ast.ConstantNode: // a literal table, built once by constMaps
+					if table, ok := m.Value.(map[string]any); ok {
+						for _, v := range table {
+							if s, ok := v.(string); ok {
+								out = append(out, s)
+							}
+						}
+						slices.Sort(out)
 					}
 				}
 				return append(out, literalResults(t.Arguments[2])...)

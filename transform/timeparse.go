@@ -35,6 +35,16 @@ const unixMillisAbove = 1e11
 // ParseTime converts v (time.Time, text, or unix seconds/milliseconds) to a
 // time. nil stays nil so that an absent source value leaves the field out.
 func ParseTime(v any, loc *time.Location) (any, error) {
+	t, err := parseTime(v, loc)
+	if tm, ok := t.(time.Time); ok && err == nil {
+		if y := tm.UTC().Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("cannot use %v as a time: year %d is out of range", v, y)
+		}
+	}
+	return t, err
+}
+
+func parseTime(v any, loc *time.Location) (any, error) {
 	switch t := v.(type) {
 	case nil:
 		return nil, nil

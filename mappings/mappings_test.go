@@ -1,0 +1,82 @@
+package mappings_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	_ "github.com/msgmigrate/msgmigrate/api/mykaarma"
+	"github.com/msgmigrate/msgmigrate/extract/csv"
+	"github.com/msgmigrate/msgmigrate/mappings"
+	"github.com/msgmigrate/msgmigrate/transform"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixtures names, per built-in mapping, the input it is tested on.
+var fixtures = map[string]string{
+	"csv-to-mykaarma": "../testdata/quickstart/messages.csv",
+}
+
+func TestBuiltinsHaveFixtures(t *testing.T) {
+	for _, name := range mappings.Names() {
+		assert.Contains(t, fixtures, name, "built-in mapping %s has no fixture test", name)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for name, input := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			data, err := mappings.Read(name)
+			require.NoError(t, err)
+			m, err := transform.ParseMapping("builtin:"+name, data, ".")
+			require.NoError(t, err)
+			prog, err := transform.Compile(m, transform.Options{})
+			require.NoError(t, err)
+			src, err := csv.Open(input, filepath.Base(input), "", 0)
+			require.NoError(t, err)
+			defer src.Close()
+			mapper := prog.NewMapper()
+			var out bytes.Buffer
+			for {
+				rec, err := src.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				it, err := mapper.Map(rec)
+				switch {
+				case errors.Is(err, transform.ErrSkipped):
+					fmt.Fprintf(&out, "# %s: skipped\n", rec.Origin)
+				case err != nil:
+					fmt.Fprintf(&out, "# %s\n", err)
+				default:
+					fmt.Fprintf(&out, "# %s %s %s\n", it.Origin, it.Route, it.Key)
+					require.True(t, json.Valid(it.Payload), "payload is JSON")
+					var pretty bytes.Buffer
+					require.NoError(t, json.Indent(&pretty, it.Payload, "", "  "))
+					out.Write(pretty.Bytes())
+					out.WriteByte('\n')
+				}
+			}
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run with -update to create it")
+			assert.Equal(t, string(want), out.String())
+		})
+	}
+}
+
