@@ -79,4 +79,3 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
-
