@@ -254,77 +254,149 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 	return rep, nil
 }
 
-// readAndMap reads records and maps them with one mapper per CPU.
+// chunk is a run of consecutive records mapped by one worker; chunks are
+// put back in input order, so that of two records with one key the first in
+// the file always wins, whatever the scheduling.
+type chunk struct {
+	recs  []*msg.Record
+	items []*msg.Item // items[i] for recs[i]; nil when skipped or failed
+	done  chan struct{}
+}
+
+const (
+	chunkSize = 256
+	chunkAge  = 50 * time.Millisecond // a slow source's records do not wait for a full chunk
+)
+
+// readAndMap reads records and maps them with one mapper per CPU, keeping
+// the input's order.
 func (r *run) readAndMap(ctx, drain context.Context, src extract.Source, items chan<- *msg.Item) error {
 	defer close(items)
-	records := make(chan *msg.Record, 1024)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *chunk, workers)
+	order := make(chan *chunk, 2*workers)
 	var fatal error
 	go func() {
-		defer close(records)
-		n := 0
-		for {
-			if drain.Err() != nil || ctx.Err() != nil {
-				return
-			}
-			if r.opts.Limit > 0 && n >= r.opts.Limit {
-				return
-			}
-			rec, err := src.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			var me *msg.Error
-			if errors.As(err, &me) {
-				n++
-				r.c.read.Add(1)
-				r.lastOrigin.Store(ptr(me.Origin.String()))
-				r.recordFailure(me, nil)
-				continue
-			}
-			if err != nil {
-				if ctx.Err() == nil && drain.Err() == nil {
-					fatal = fmt.Errorf("reading %s: %w", r.job.SourceKind, err)
-				}
-				return
-			}
-			n++
-			r.c.read.Add(1)
+		defer close(work)
+		defer close(order)
+		fatal = r.read(ctx, drain, src, func(c *chunk) bool {
 			select {
-			case records <- rec:
+			case order <- c:
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
+			select {
+			case work <- c:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
 	}()
 	var wg sync.WaitGroup
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m := r.prog.NewMapper()
-			for rec := range records {
-				r.lastOrigin.Store(ptr(rec.Origin.String()))
-				it, err := m.Map(rec)
-				switch {
-				case errors.Is(err, transform.ErrSkipped):
-					r.c.skipRule.Add(1)
-				case err != nil:
-					var me *msg.Error
-					if !errors.As(err, &me) {
-						me = &msg.Error{Origin: rec.Origin, Stage: msg.StageMap, Err: err}
-					}
-					r.recordFailure(me, recordJSON(rec))
-				default:
-					select {
-					case items <- it:
-					case <-ctx.Done():
-					}
-				}
+			for c := range work {
+				r.mapChunk(m, c)
+				close(c.done)
 			}
 		}()
 	}
-	wg.Wait()
+	defer wg.Wait()
+	for c := range order {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil
+		}
+		if n := len(c.recs); n > 0 {
+			r.lastOrigin.Store(ptr(c.recs[n-1].Origin.String()))
+		}
+		for _, it := range c.items {
+			if it == nil {
+				continue
+			}
+			select {
+			case items <- it:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
 	return fatal
+}
+
+// read reads records into chunks and hands each to send; read failures go
+// straight to the recorder.
+func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*chunk) bool) error {
+	c := &chunk{done: make(chan struct{})}
+	started := time.Now()
+	flush := func() bool {
+		if len(c.recs) == 0 {
+			return true
+		}
+		ok := send(c)
+		c = &chunk{done: make(chan struct{})}
+		started = time.Now()
+		return ok
+	}
+	defer flush()
+	n := 0
+	for {
+		if drain.Err() != nil || ctx.Err() != nil {
+			return nil
+		}
+		if r.opts.Limit > 0 && n >= r.opts.Limit {
+			return nil
+		}
+		rec, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var me *msg.Error
+		if errors.As(err, &me) {
+			n++
+			r.c.read.Add(1)
+			r.recordFailure(me, nil)
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil && drain.Err() == nil {
+				return fmt.Errorf("reading %s: %w", r.job.SourceKind, err)
+			}
+			return nil
+		}
+		n++
+		r.c.read.Add(1)
+		c.recs = append(c.recs, rec)
+		if len(c.recs) >= chunkSize || time.Since(started) > chunkAge {
+			if !flush() {
+				return nil
+			}
+		}
+	}
+}
+
+func (r *run) mapChunk(m *transform.Mapper, c *chunk) {
+	c.items = make([]*msg.Item, len(c.recs))
+	for i, rec := range c.recs {
+		it, err := m.Map(rec)
+		switch {
+		case errors.Is(err, transform.ErrSkipped):
+			r.c.skipRule.Add(1)
+		case err != nil:
+			var me *msg.Error
+			if !errors.As(err, &me) {
+				me = &msg.Error{Origin: rec.Origin, Stage: msg.StageMap, Err: err}
+			}
+			r.recordFailure(me, recordJSON(rec))
+		default:
+			c.items[i] = it
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

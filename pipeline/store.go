@@ -40,14 +40,15 @@ type ledgerStore struct {
 
 // bloomCapacity keys at a 1% false-positive rate take 4.8 MB; past it the
 // filter only says "maybe" more often.
-const (
-	bloomCapacity = 4_000_000
-	maxRunDefault = 300_000
-)
+const bloomCapacity = 4_000_000
+
+// compactEvery is how many outcomes the run map holds before the log is
+// merged (about 10 MB of map); a variable so tests can make it small.
+var compactEvery = 300_000
 
 func newLedgerStore(l *ledger.Ledger) (*ledgerStore, error) {
 	s := &ledgerStore{l: l, bloom: bloom.NewWithEstimates(bloomCapacity, 0.01),
-		run: map[uint64]int64{}, maxRun: maxRunDefault, seed: maphash.MakeSeed()}
+		run: map[uint64]int64{}, maxRun: compactEvery, seed: maphash.MakeSeed()}
 	if err := l.Keys(func(k string) { s.bloom.AddString(k) }); err != nil {
 		return nil, err
 	}
