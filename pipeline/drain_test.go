@@ -1,0 +1,53 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/internal/gen"
+	"github.com/msgmigrate/msgmigrate/ledger"
+	"github.com/msgmigrate/msgmigrate/pipeline"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+)
+
+// Interrupted, a run stops reading, finishes what is in flight, records it,
+// and says so; run again, it finishes without sending anything twice.
+func TestDrainThenResume(t *testing.T) {
+	var sb strings.Builder
+	require.NoError(t, gen.WriteCSV(&sb, gen.Spec{Rows: 600, Routes: 60, Seed: 5}))
+	h := newHarness(t, sb.String(), sandbox.Faults{Latency: 20 * time.Millisecond}, "  batch: {max_items: 5, linger: 1ms}\n  concurrency: 2\n")
+	drain, stop := context.WithCancel(context.Background())
+	done := make(chan *pipeline.Report)
+	go func() {
+		rep, err := pipeline.Run(context.Background(), drain, h.load(), h.opts())
+		assert.NoError(t, err)
+		done <- rep
+	}()
+	require.Eventually(t, func() bool { return h.fake.MyKaarma.Stats.Requests.Load() >= 4 }, 10*time.Second, time.Millisecond)
+	stop()
+	rep := <-done
+	assert.Equal(t, "interrupted", rep.State)
+	assert.Positive(t, rep.Loaded)
+	assert.Positive(t, rep.Unsent)
+	assert.Equal(t, rep.Read, rep.Loaded+rep.Skipped+rep.Failed+rep.Unsent)
+	assert.Equal(t, rep.Loaded, h.fake.MyKaarma.Unique(), "everything the target took was recorded")
+
+	rep2 := h.run()
+	assert.Equal(t, "completed", rep2.State)
+	assert.Equal(t, int64(600), rep.Loaded+rep2.Loaded)
+	assert.Equal(t, int64(600), h.fake.MyKaarma.Unique())
+	for _, st := range h.fake.MyKaarma.All() {
+		assert.Equal(t, 1, st.Times, "sent once: %s", st.SourceUUID)
+	}
+	h.withLedger(func(l *ledger.Ledger) {
+		runs, err := l.Runs(2)
+		require.NoError(t, err)
+		assert.Equal(t, "completed", runs[0].State)
+		assert.Equal(t, "interrupted", runs[1].State)
+	})
+}
