@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/load"
@@ -33,10 +32,7 @@ type recorder struct {
 	cancel func(error)
 }
 
-const (
-	recordBatch = 1024
-	recordEvery = 100 * time.Millisecond
-)
+const recordBatch = 1024
 
 func newRecorder(r *run, fw *failureWriter, cancel func(error)) *recorder {
 	rc := &recorder{r: r, fw: fw, ch: make(chan event, 1024), done: make(chan error, 1), cancel: cancel}
@@ -53,34 +49,35 @@ func (rc *recorder) close() error {
 	return <-rc.done
 }
 
+// loop commits as soon as nothing more is queued (group commit): under load
+// many outcomes share a transaction, and an acknowledged item is never kept
+// waiting for a timer — what a crash can lose is only what was in flight.
 func (rc *recorder) loop() error {
 	pending := make([]event, 0, recordBatch)
-	timer := time.NewTimer(recordEvery)
-	defer timer.Stop()
 	var failed error
-	flush := func() {
-		if failed == nil && len(pending) > 0 {
+	for {
+		ev, ok := <-rc.ch
+		if !ok {
+			return failed
+		}
+		pending = append(pending[:0], ev)
+	fill:
+		for len(pending) < recordBatch {
+			select {
+			case ev, ok := <-rc.ch:
+				if !ok {
+					break fill
+				}
+				pending = append(pending, ev)
+			default:
+				break fill
+			}
+		}
+		if failed == nil {
 			if err := rc.flush(pending); err != nil {
 				failed = err
 				rc.cancel(err)
 			}
-		}
-		pending = pending[:0]
-	}
-	for {
-		select {
-		case ev, ok := <-rc.ch:
-			if !ok {
-				flush()
-				return failed
-			}
-			pending = append(pending, ev)
-			if len(pending) >= recordBatch {
-				flush()
-			}
-		case <-timer.C:
-			flush()
-			timer.Reset(recordEvery)
 		}
 	}
 }

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/internal/gen"
+	"github.com/msgmigrate/msgmigrate/pipeline"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+)
+
+// TestMain lets the tests run this binary's main as a child process, to kill
+// it and to interrupt it as a user would.
+func TestMain(m *testing.M) {
+	if os.Getenv("MSGMIGRATE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = execute(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestQuickstartExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "run", "../../examples/quickstart.yaml", "--no-progress",
+		"--set", "state="+filepath.Join(dir, "q.db"), "--set", "report="+filepath.Join(dir, "q.json"), "--set", "failures="+filepath.Join(dir, "q.jsonl"))
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "read 12 · loaded 11 · skipped 1 · failed 0")
+	var rep pipeline.Report
+	require.NoError(t, json.Unmarshal([]byte(mustRead(t, filepath.Join(dir, "q.json"))), &rep))
+	assert.Equal(t, int64(11), rep.Loaded)
+
+	code, out, _ = run(t, "status", "../../examples/quickstart.yaml", "--set", "state="+filepath.Join(dir, "q.db"))
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "loaded 11 · failed 0")
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	csv := "id,department_uuid,customer_uuid,channel,direction,sent_at,created_at,subject,body_text,body_html,user_uuid,attachment_url\n" +
+		"1,3f2b8c1e-6d4a-4f0e-9b7a-1c2d3e4f5a6b,0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b,sms,inbound,2024-01-01T00:00:00Z,,,hi,,,\n" +
+		"2,3f2b8c1e-6d4a-4f0e-9b7a-1c2d3e4f5a6b,0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b,sms,inbound,yesterday,,,hi,,,\n"
+	write(t, dir, "m.csv", csv)
+	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	code, out, _ := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 2, code, "finished with failed records")
+	assert.Contains(t, out, "failed: 0 read, 1 map, 0 load")
+
+	code, out, _ = run(t, "validate", job)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, `m.csv:3: sentOn: cannot parse "yesterday" as a time`)
+
+	code, out, _ = run(t, "preview", job, "-n", "1")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, `"sourceUuid"`)
+
+	bad := write(t, dir, "bad.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink:\n  kind: mykaarma\n  url: sandbox\n  concurency: 8\n")
+	code, _, errs := run(t, "run", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, bad+`:6: unknown key "concurency"`)
+
+	env := write(t, dir, "env.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: '${NO_SUCH_VAR_FOR_TEST}'}\n")
+	code, _, errs = run(t, "run", env)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, env+":3: environment variable NO_SUCH_VAR_FOR_TEST is not set")
+
+	unknown := write(t, dir, "kind.yaml", "source: {kind: xml, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	code, _, errs = run(t, "run", unknown)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `unknown source kind "xml" (known: csv, jsonl)`)
+}
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// child runs msgmigrate as a separate process.
+func child(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "MSGMIGRATE_TEST_MAIN=1", "MSGMIGRATE_TEST_PASSWORD=p")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("child output:\n%s", out.String())
+		}
+	})
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+func slowJob(t *testing.T, rows int) (job string, fake *sandbox.Running) {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "m.csv"))
+	require.NoError(t, err)
+	require.NoError(t, gen.WriteCSV(f, gen.Spec{Rows: rows, Routes: 50, Seed: 9}))
+	require.NoError(t, f.Close())
+	fake = sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
+		Faults: sandbox.Faults{Latency: 15 * time.Millisecond}}})
+	t.Cleanup(fake.Close)
+	job = write(t, dir, "job.yaml", fmt.Sprintf(`source: {kind: csv, path: m.csv}
+mapping: builtin:csv-to-mykaarma
+sink:
+  kind: mykaarma
+  url: %s
+  username: u
+  password: ${MSGMIGRATE_TEST_PASSWORD}
+  batch: {max_items: 10, linger: 1ms}
+  concurrency: 2
+`, fake.MyKaarmaURL()))
+	return job, fake
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	return ee.ExitCode()
+}
+
+// Killed with SIGKILL at any moment, the same command run again finishes the
+// job, sending again at most what was in flight.
+func TestKilledRunFinishesOnRerun(t *testing.T) {
+	const rows = 1500
+	job, fake := slowJob(t, rows)
+	cmd := child(t, "run", job, "--no-progress")
+	require.Eventually(t, func() bool { return fake.MyKaarma.Stats.Accepted.Load() >= 200 }, 30*time.Second, time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	exitCode(t, cmd)
+	before := fake.MyKaarma.Stats.Accepted.Load()
+	require.Less(t, before, int64(rows), "killed before the end")
+
+	cmd = child(t, "run", job, "--no-progress")
+	require.Equal(t, 0, exitCode(t, cmd))
+	assert.Equal(t, int64(rows), fake.MyKaarma.Unique(), "every message arrived")
+	again := 0
+	for _, st := range fake.MyKaarma.All() {
+		require.LessOrEqual(t, st.Times, 2)
+		if st.Times == 2 {
+			again++
+		}
+	}
+	// In flight: 2 requests of 10 items, and at most the answers whose
+	// ledger commit was under way (the recorder commits as soon as it has
+	// nothing queued).
+	assert.LessOrEqual(t, again, 40, "sent again: %d", again)
+	t.Logf("killed after %d accepted; %d sent again on rerun", before, again)
+}
+
+// SIGINT stops reading, lets requests in flight finish, records them, and
+// exits 3; the same command finishes the job.
+func TestInterruptedRunExitsThreeAndResumes(t *testing.T) {
+	const rows = 1500
+	job, fake := slowJob(t, rows)
+	cmd := child(t, "run", job, "--no-progress")
+	require.Eventually(t, func() bool { return fake.MyKaarma.Stats.Accepted.Load() >= 100 }, 30*time.Second, time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 3, exitCode(t, cmd))
+	rep := mustRead(t, filepath.Join(filepath.Dir(job), ".msgmigrate", "job.report.json"))
+	assert.Contains(t, rep, `"state": "interrupted"`)
+
+	cmd = child(t, "run", job, "--no-progress")
+	require.Equal(t, 0, exitCode(t, cmd))
+	assert.Equal(t, int64(rows), fake.MyKaarma.Unique())
+	for _, st := range fake.MyKaarma.All() {
+		assert.Equal(t, 1, st.Times, "a drained run records all it sent: nothing is sent twice")
+	}
+	assert.True(t, strings.Contains(mustRead(t, filepath.Join(filepath.Dir(job), ".msgmigrate", "job.report.json")), `"state": "completed"`))
+}
