@@ -45,10 +45,30 @@ func Route(seed uint64, i int) (dept, cust string) {
 
 // WriteCSV writes a header and spec.Rows rows to w.
 func WriteCSV(w io.Writer, spec Spec) error {
+	_, err := Write(w, spec)
+	return err
+}
+
+// PerRoute counts the rows of each route, to know the fewest requests a
+// batch size allows.
+type PerRoute []int
+
+// MinRequests is Σ ceil(rows of a route / batch): no loader can do with
+// fewer requests, since a request carries one route.
+func (p PerRoute) MinRequests(batch int) int {
+	n := 0
+	for _, c := range p {
+		n += (c + batch - 1) / batch
+	}
+	return n
+}
+
+// Write is WriteCSV that also returns how many rows each route got.
+func Write(w io.Writer, spec Spec) (PerRoute, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := csv.NewWriter(bw)
 	if err := cw.Write(Header); err != nil {
-		return err
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(spec.Seed, 1))
 	routes := max(spec.Routes, 1)
@@ -61,8 +81,10 @@ func WriteCSV(w io.Writer, spec Spec) error {
 	user := uuid.NewSHA1(uuid.NameSpaceOID, []byte("user")).String()
 	channels := []string{"email", "sms", "sms", "phone"}
 	row := make([]string, len(Header))
+	per := make(PerRoute, routes)
 	for i := range spec.Rows {
 		r := rng.IntN(routes)
+		per[r]++
 		at := base.Add(time.Duration(i) * 37 * time.Second)
 		row[0] = fmt.Sprint(i + 1)
 		row[1], row[2] = depts[r], custs[r]
@@ -82,12 +104,12 @@ func WriteCSV(w io.Writer, spec Spec) error {
 		row[10] = user
 		row[11] = ""
 		if err := cw.Write(row); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		return err
+		return nil, err
 	}
-	return bw.Flush()
+	return per, bw.Flush()
 }
