@@ -12,13 +12,9 @@ package extract
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"sort"
-	"strings"
-	"sync"
 
 	"github.com/msgmigrate/msgmigrate/config"
+	"github.com/msgmigrate/msgmigrate/internal/registry"
 	"github.com/msgmigrate/msgmigrate/msg"
 )
 
@@ -41,49 +37,20 @@ type Progress interface {
 // Factory opens a source from its job section.
 type Factory func(ctx context.Context, sec config.Section) (Source, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var sources = registry.New[Factory]("source")
 
 // Register makes a source kind available. It panics on a duplicate kind,
 // as database/sql.Register does: that is a programming error.
-func Register(kind string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if f == nil {
-		panic("extract: Register factory is nil")
-	}
-	if _, dup := factories[kind]; dup {
-		panic("extract: Register called twice for kind " + kind)
-	}
-	factories[kind] = f
-}
+func Register(kind string, f Factory) { sources.Register(kind, f) }
 
 // Kinds lists the registered kinds, sorted.
-func Kinds() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	ks := make([]string, 0, len(factories))
-	for k := range factories {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func Kinds() []string { return sources.Kinds() }
 
 // Open opens a source of the given kind.
 func Open(ctx context.Context, kind string, sec config.Section) (Source, error) {
-	mu.RLock()
-	f, ok := factories[kind]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown source kind %q (known: %s)", kind, strings.Join(Kinds(), ", "))
+	f, err := sources.Get(kind)
+	if err != nil {
+		return nil, err
 	}
 	return f(ctx, sec)
-}
-
-// Known reports whether kind is registered.
-func Known(kind string) bool {
-	return slices.Contains(Kinds(), kind)
 }

@@ -390,7 +390,7 @@ func (l *Ledger) Failed(fn func(Entry) error) error {
 // Counts returns the number of items per status, the log of a run in
 // progress included.
 func (l *Ledger) Counts() (map[string]int, error) {
-	rows, err := l.db.Query(`
+	return l.countBy(`
 		WITH latest AS (SELECT key, status FROM log WHERE id IN (SELECT max(id) FROM log GROUP BY key))
 		SELECT status, COUNT(*) FROM (
 			SELECT key, status FROM items WHERE key NOT IN (SELECT key FROM latest)
@@ -398,25 +398,16 @@ func (l *Ledger) Counts() (map[string]int, error) {
 			SELECT latest.key, CASE WHEN items.status = 'loaded' THEN 'loaded' ELSE latest.status END
 			FROM latest LEFT JOIN items ON items.key = latest.key
 		) GROUP BY status`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
 }
 
 // RecordFailures counts the last run's read and map failures by stage.
 func (l *Ledger) RecordFailures(runID int64) (map[string]int, error) {
-	rows, err := l.db.Query(`SELECT stage, COUNT(*) FROM record_failures WHERE run_id = ? GROUP BY stage`, runID)
+	return l.countBy(`SELECT stage, COUNT(*) FROM record_failures WHERE run_id = ? GROUP BY stage`, runID)
+}
+
+// countBy runs a "SELECT name, COUNT(*) … GROUP BY name" query.
+func (l *Ledger) countBy(query string, args ...any) (map[string]int, error) {
+	rows, err := l.db.Query(query, args...)
 	if err != nil {
 		return nil, err
 	}

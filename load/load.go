@@ -14,13 +14,10 @@ package load
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/msgmigrate/msgmigrate/config"
+	"github.com/msgmigrate/msgmigrate/internal/registry"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/schema"
 )
@@ -92,43 +89,19 @@ func (e Env) URL(raw string) (string, error) {
 // Factory opens a sink from its job section.
 type Factory func(ctx context.Context, sec config.Section, env Env) (Sink, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var sinks = registry.New[Factory]("sink")
 
 // Register makes a sink kind available; a duplicate panics.
-func Register(kind string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if f == nil {
-		panic("load: Register factory is nil")
-	}
-	if _, dup := factories[kind]; dup {
-		panic("load: Register called twice for kind " + kind)
-	}
-	factories[kind] = f
-}
+func Register(kind string, f Factory) { sinks.Register(kind, f) }
 
 // Kinds lists the registered kinds, sorted.
-func Kinds() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	ks := make([]string, 0, len(factories))
-	for k := range factories {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func Kinds() []string { return sinks.Kinds() }
 
 // Open opens a sink of the given kind.
 func Open(ctx context.Context, kind string, sec config.Section, env Env) (Sink, error) {
-	mu.RLock()
-	f, ok := factories[kind]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown sink kind %q (known: %s)", kind, strings.Join(Kinds(), ", "))
+	f, err := sinks.Get(kind)
+	if err != nil {
+		return nil, err
 	}
 	return f(ctx, sec, env)
 }

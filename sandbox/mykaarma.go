@@ -257,7 +257,7 @@ func (m *MyKaarma) saveTyped(dept, cust string, list []api.SaveMessageRequest, e
 		m.keep(dept, cust, id, it, r)
 		m.Stats.Accepted.Add(1)
 		resp.SuccesfullySubmittedSourceUuids = append(resp.SuccesfullySubmittedSourceUuids, it.SourceUUID)
-		resp.SaveMessageResponse = append(resp.SaveMessageResponse, api.ItemResponse{SourceUUID: it.SourceUUID, MessageUUID: id})
+		resp.SaveMessageResponse = append(resp.SaveMessageResponse, api.ItemResponse{SourceUUID: it.SourceUUID, MessageUUID: id, Errors: []api.Error{}, Warnings: []api.Warning{}})
 	}
 	return resp
 }

@@ -124,11 +124,7 @@ func validateCmd(g *globals) *cobra.Command {
 		Short: "Compile the mapping and map every record; print what would fail and why",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := g.loadJob(args[0])
-			if err != nil {
-				return err
-			}
-			prog, err := j.Compile()
+			j, prog, err := g.compiled(args[0])
 			if err != nil {
 				return err
 			}
@@ -171,11 +167,7 @@ func previewCmd(g *globals) *cobra.Command {
 		Short: "Print the first mapped payloads as the sink would send them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := g.loadJob(args[0])
-			if err != nil {
-				return err
-			}
-			prog, err := j.Compile()
+			j, prog, err := g.compiled(args[0])
 			if err != nil {
 				return err
 			}
@@ -204,6 +196,16 @@ func previewCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().IntVarP(&n, "n", "n", 5, "how many records to show")
 	return c
+}
+
+// compiled loads a job and compiles its mapping.
+func (g *globals) compiled(path string) (*job.Job, *transform.Program, error) {
+	j, err := g.loadJob(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	prog, err := j.Compile()
+	return j, prog, err
 }
 
 // eachMapped reads and maps records one by one until fn returns false.
