@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -99,8 +98,7 @@ func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) 
 	defer src.Close()
 	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
 	items := make(chan *msg.Item, 1024)
-	var produce func(context.Context) error
-	produce = func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
+	produce := func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
 	return r.execute(ctx, drain, "run", src, produce, items)
 }
 
@@ -154,9 +152,6 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 	j := r.job
 	var sink load.Sink
 	var err error
-	if err := os.MkdirAll(filepath.Dir(j.State), 0o755); err != nil {
-		return nil, err
-	}
 	if r.opts.DryRun {
 		r.store = newMemStore()
 	} else {

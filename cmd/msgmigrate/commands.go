@@ -251,7 +251,8 @@ func statusCmd(g *globals) *cobra.Command {
 			if _, err := os.Stat(j.State); err != nil {
 				return fmt.Errorf("no ledger at %s: the job has not run yet", j.State)
 			}
-			l, err := ledger.Open(j.State)
+			// Read-only: status works while a run holds the ledger.
+			l, err := ledger.OpenReadOnly(j.State)
 			if err != nil {
 				return err
 			}
