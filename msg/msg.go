@@ -47,7 +47,8 @@ type Item struct {
 	Payload []byte // the item's JSON, exactly as the sink sends it
 	Hash    [16]byte
 	Origin  Origin
-	// Source is the source record as compact JSON, for the failures file.
+	// Source is the source record packed by EncodeFields, for the failures
+	// file.
 	Source []byte
 
 	// While an item waits in an open batch, a run keeps its payload and

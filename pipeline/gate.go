@@ -79,7 +79,7 @@ func (r *run) gate(ctx, drain context.Context, items <-chan *msg.Item, batches c
 func (r *run) admit(it *msg.Item, b *load.Batcher) (bool, error) {
 	if b != nil && !b.Fits(it.Size()) {
 		r.recordFailure(&msg.Error{Origin: it.Origin, Stage: msg.StageLoad, Key: it.Key, Code: "TOO_LARGE",
-			Err: fmt.Errorf("the item is %d bytes, more than the batch limit of %d", len(it.Payload), r.loader.Options().MaxBytes)}, it.Source)
+			Err: fmt.Errorf("the item is %d bytes, more than the batch limit of %d", len(it.Payload), r.loader.Options().MaxBytes)}, packedJSON(it.Source))
 		return false, nil
 	}
 	if e, ok := r.open.get(it.Key); ok {
@@ -135,5 +135,5 @@ func (r *run) duplicate(it *msg.Item, firstHash []byte, firstOrigin string) {
 		return
 	}
 	r.recordFailure(&msg.Error{Origin: it.Origin, Stage: msg.StageLoad, Key: it.Key, Code: "DUPLICATE_KEY",
-		Err: fmt.Errorf("key %s was already used in this run by %s, with other content", it.Key, firstOrigin)}, it.Source)
+		Err: fmt.Errorf("key %s was already used in this run by %s, with other content", it.Key, firstOrigin)}, packedJSON(it.Source))
 }

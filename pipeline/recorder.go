@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/msgmigrate/msgmigrate/ledger"
@@ -13,6 +14,19 @@ import (
 type failure struct {
 	err    *msg.Error
 	record []byte // the source record as JSON, when there is one
+}
+
+// packedJSON renders a record packed by msg.EncodeFields as JSON.
+func packedJSON(packed []byte) []byte {
+	if len(packed) == 0 {
+		return nil
+	}
+	fields, err := msg.DecodeFields(packed)
+	if err != nil {
+		return nil
+	}
+	b, _ := json.Marshal(fields)
+	return b
 }
 
 type event struct {
@@ -126,7 +140,7 @@ func (rc *recorder) flush(events []event) error {
 					return err
 				}
 			}
-			if err := rc.fw.write(e, src); err != nil {
+			if err := rc.fw.write(e, packedJSON(src)); err != nil {
 				return err
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unique"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -372,11 +371,30 @@ type Mapper struct {
 	values []any
 	buf    []byte // payload scratch
 	src    []byte // source record scratch
+	routes map[string]string
+}
+
+// maxInterned bounds a mapper's route cache.
+const maxInterned = 16384
+
+// intern returns a copy of s shared by every item with that route value:
+// routes repeat, and an item must not keep its source row alive through a
+// substring of it.
+func (m *Mapper) intern(s string) string {
+	if c, ok := m.routes[s]; ok {
+		return c
+	}
+	if len(m.routes) >= maxInterned {
+		clear(m.routes)
+	}
+	c := strings.Clone(s)
+	m.routes[c] = c
+	return c
 }
 
 // NewMapper returns a Mapper for one goroutine.
 func (p *Program) NewMapper() *Mapper {
-	return &Mapper{p: p, env: map[string]any{}, values: make([]any, len(p.leaves))}
+	return &Mapper{p: p, env: map[string]any{}, values: make([]any, len(p.leaves)), routes: map[string]string{}}
 }
 
 // ErrSkipped is returned for a record the where: rule leaves out.
@@ -412,9 +430,7 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 		if v == nil || v == "" {
 			return nil, fail("route."+c.Name, errors.New("no value (the route parameter is empty)"))
 		}
-		// Interned: routes repeat, and an item must not keep its source
-		// row's memory alive through a substring.
-		route[i] = unique.Make(toString(v)).Value()
+		route[i] = m.intern(toString(v))
 	}
 	for i, l := range p.leaves {
 		v, err := m.run(&l.compiled)
@@ -445,11 +461,8 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	if err != nil {
 		return nil, fail("payload", err)
 	}
-	src, err := appendAny(m.src[:0], rec.Fields)
+	src := msg.EncodeFields(m.src[:0], rec.Fields)
 	m.src = src
-	if err != nil {
-		return nil, fail("record", err)
-	}
 	// Separate allocations: the run spills Source and frees it, while the
 	// payload waits in a batch.
 	item := &msg.Item{Key: key, Route: route, Payload: slices.Clone(buf), Source: slices.Clone(src), Origin: rec.Origin}

@@ -148,8 +148,8 @@ func TestMapPayload(t *testing.T) {
 	k2, err := UUID5("t", int64(7))
 	require.NoError(t, err)
 	assert.Equal(t, k2, it.Key, "the key is deterministic")
-	var src map[string]any
-	require.NoError(t, json.Unmarshal(it.Source, &src))
+	src, err := msg.DecodeFields(it.Source)
+	require.NoError(t, err)
 	assert.Equal(t, "email", src["ch"])
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +17,24 @@ import (
 	"github.com/msgmigrate/msgmigrate/sandbox"
 )
 
+func writeCSV(path string, spec gen.Spec) (gen.PerRoute, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	per, err := gen.Write(f, spec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return per, err
+}
+
 func benchCmd(g *globals) *cobra.Command {
 	var spec gen.Spec
 	var faults sandbox.Faults
 	var concurrency, batch int
-	var input, dir, cpuProfile, memProfile string
+	var input, dir, cpuProfile, memProfile, format string
+	var genOnly bool
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Generate N rows and load them into the in-process sandbox; print items/s, requests, batch fill and peak memory",
@@ -36,28 +50,33 @@ func benchCmd(g *globals) *cobra.Command {
 			}
 			var per gen.PerRoute
 			if input == "" {
-				input = filepath.Join(dir, "messages.csv")
-				f, err := os.Create(input)
+				input = filepath.Join(dir, "messages."+format)
+				t0 := time.Now()
+				var err error
+				switch format {
+				case "csv":
+					per, err = writeCSV(input, spec)
+				case "parquet":
+					per, err = gen.WriteParquet(input, spec)
+				default:
+					err = fmt.Errorf("--format %q: want csv or parquet", format)
+				}
 				if err != nil {
 					return err
 				}
-				t0 := time.Now()
-				if per, err = gen.Write(f, spec); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
-					return err
-				}
 				st, _ := os.Stat(input)
-				fmt.Fprintf(g.stdout, "generated %d rows, %d routes, %.1f MB in %.1fs\n", spec.Rows, spec.Routes, float64(st.Size())/1e6, time.Since(t0).Seconds())
+				fmt.Fprintf(g.stdout, "generated %s: %d rows, %d routes, %.1f MB in %.1fs\n", input, spec.Rows, spec.Routes, float64(st.Size())/1e6, time.Since(t0).Seconds())
+				if genOnly {
+					return nil
+				}
 			}
+			kind := strings.TrimPrefix(filepath.Ext(input), ".")
 			abs, err := filepath.Abs(input)
 			if err != nil {
 				return err
 			}
 			jobFile := filepath.Join(dir, "bench.yaml")
-			jobText := fmt.Sprintf(`source: {kind: csv, path: %q}
+			jobText := fmt.Sprintf(`source: {kind: %s, path: %q}
 mapping: builtin:csv-to-mykaarma
 sink:
   kind: mykaarma
@@ -67,7 +86,7 @@ sink:
   batch: {max_items: %d, max_bytes: 4MiB}
   concurrency: %d
 state: %q
-`, abs, batch, concurrency, filepath.Join(dir, "bench.db"))
+`, kind, abs, batch, concurrency, filepath.Join(dir, "bench.db"))
 			if err := os.WriteFile(jobFile, []byte(jobText), 0o644); err != nil {
 				return err
 			}
@@ -133,6 +152,8 @@ state: %q
 	fl.IntVar(&batch, "batch", 100, "items per request")
 	fl.StringVar(&input, "input", "", "use this CSV instead of generating one")
 	fl.StringVar(&dir, "dir", "", "work directory (default: a temporary one, removed after)")
+	fl.StringVar(&format, "format", "csv", "what to generate: csv or parquet (one row group)")
+	fl.BoolVar(&genOnly, "gen-only", false, "generate the input into --dir and stop (measure the load in a second run with --input)")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load")
 	fl.StringVar(&memProfile, "memprofile", "", "write a heap profile after the load")
 	faultFlags(c, &faults)

@@ -2,6 +2,7 @@
 package all
 
 import (
-	_ "github.com/msgmigrate/msgmigrate/extract/csv"   // csv
-	_ "github.com/msgmigrate/msgmigrate/extract/jsonl" // jsonl
+	_ "github.com/msgmigrate/msgmigrate/extract/csv"     // csv
+	_ "github.com/msgmigrate/msgmigrate/extract/jsonl"   // jsonl
+	_ "github.com/msgmigrate/msgmigrate/extract/parquet" // parquet
 )
