@@ -13,6 +13,7 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/extract"
 	_ "github.com/msgmigrate/msgmigrate/extract/parquet"
+	_ "github.com/msgmigrate/msgmigrate/extract/xlsx"
 	"github.com/msgmigrate/msgmigrate/internal/gen"
 	"github.com/msgmigrate/msgmigrate/job"
 	"github.com/msgmigrate/msgmigrate/msg"
@@ -33,7 +34,9 @@ func BenchmarkReadAndMap(b *testing.B) {
 	require.NoError(b, f.Close())
 	_, err = gen.WriteParquet(filepath.Join(dir, "m.parquet"), spec)
 	require.NoError(b, err)
-	for _, kind := range []string{"csv", "parquet"} {
+	_, err = gen.WriteXLSX(filepath.Join(dir, "m.xlsx"), spec)
+	require.NoError(b, err)
+	for _, kind := range []string{"csv", "parquet", "xlsx"} {
 		b.Run(kind, func(b *testing.B) {
 			jobPath := filepath.Join(dir, kind+".yaml")
 			require.NoError(b, os.WriteFile(jobPath, []byte(fmt.Sprintf(

@@ -58,8 +58,10 @@ func benchCmd(g *globals) *cobra.Command {
 					per, err = writeCSV(input, spec)
 				case "parquet":
 					per, err = gen.WriteParquet(input, spec)
+				case "xlsx":
+					per, err = gen.WriteXLSX(input, spec)
 				default:
-					err = fmt.Errorf("--format %q: want csv or parquet", format)
+					err = fmt.Errorf("--format %q: want csv, parquet or xlsx", format)
 				}
 				if err != nil {
 					return err
@@ -152,7 +154,7 @@ state: %q
 	fl.IntVar(&batch, "batch", 100, "items per request")
 	fl.StringVar(&input, "input", "", "use this CSV instead of generating one")
 	fl.StringVar(&dir, "dir", "", "work directory (default: a temporary one, removed after)")
-	fl.StringVar(&format, "format", "csv", "what to generate: csv or parquet (one row group)")
+	fl.StringVar(&format, "format", "csv", "what to generate: csv, parquet (one row group) or xlsx")
 	fl.BoolVar(&genOnly, "gen-only", false, "generate the input into --dir and stop (measure the load in a second run with --input)")
 	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load")
 	fl.StringVar(&memProfile, "memprofile", "", "write a heap profile after the load")

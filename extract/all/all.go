@@ -5,4 +5,5 @@ import (
 	_ "github.com/msgmigrate/msgmigrate/extract/csv"     // csv
 	_ "github.com/msgmigrate/msgmigrate/extract/jsonl"   // jsonl
 	_ "github.com/msgmigrate/msgmigrate/extract/parquet" // parquet
+	_ "github.com/msgmigrate/msgmigrate/extract/xlsx"    // xlsx
 )
