@@ -31,7 +31,7 @@ func readSharedStrings(r io.Reader, tmpDir string) (*sharedStrings, error) {
 	add := func(s string) error {
 		if w == nil && inMem+len(s) <= memStrings {
 			sst.mem = append(sst.mem, s)
-			inMem += len(s)
+			inMem += len(s) + 16 // and its string header
 			return nil
 		}
 		if w == nil {

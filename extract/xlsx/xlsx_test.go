@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,4 +281,25 @@ func FuzzCellValue(f *testing.F) {
 			assert.True(t, tm.Year() >= 0 && tm.Year() <= 9999, "%v", tm)
 		}
 	})
+}
+
+func TestLargeSharedStringTableSpills(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<sst>`)
+	for i := range 400_000 {
+		fmt.Fprintf(&b, `<si><t>string number %d with some padding to make it longer</t></si>`, i)
+	}
+	b.WriteString(`</sst>`)
+	sst, err := readSharedStrings(strings.NewReader(b.String()), t.TempDir())
+	require.NoError(t, err)
+	defer sst.close()
+	require.NotNil(t, sst.file, "past the memory bound, strings go to a file")
+	assert.Equal(t, 400_000, sst.len())
+	for _, i := range []int{0, 150_000, 399_999} {
+		s, err := sst.get(i)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("string number %d with some padding to make it longer", i), s)
+	}
+	_, err = sst.get(400_000)
+	assert.Error(t, err)
 }
