@@ -12,6 +12,7 @@ package extract
 
 import (
 	"context"
+	"time"
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/internal/registry"
@@ -34,8 +35,35 @@ type Progress interface {
 	Progress() (done, total int64)
 }
 
+// Env is what a source factory gets besides its job section.
+type Env struct {
+	// ResolveURL turns a configured URL into the one to use; the run maps
+	// "sandbox" to the in-process fakes. nil leaves URLs as they are.
+	ResolveURL func(raw string) (string, error)
+}
+
+// URL resolves raw through ResolveURL when set.
+func (e Env) URL(raw string) (string, error) {
+	if e.ResolveURL == nil {
+		return raw, nil
+	}
+	return e.ResolveURL(raw)
+}
+
 // Factory opens a source from its job section.
-type Factory func(ctx context.Context, sec config.Section) (Source, error)
+type Factory func(ctx context.Context, sec config.Section, env Env) (Source, error)
+
+// Incremental is implemented by sources that can start from a point in time
+// (vendor APIs): the run passes the stored watermark minus the lookback, and
+// reads the new watermark when everything read reached a final state.
+type Incremental interface {
+	// Since limits the reading to records at or after t; called before Next.
+	Since(t time.Time)
+	// Watermark is the newest record time read so far (zero if none).
+	Watermark() time.Time
+	// Lookback is how far before the watermark the next run starts.
+	Lookback() time.Duration
+}
 
 var sources = registry.New[Factory]("source")
 
@@ -47,10 +75,10 @@ func Register(kind string, f Factory) { sources.Register(kind, f) }
 func Kinds() []string { return sources.Kinds() }
 
 // Open opens a source of the given kind.
-func Open(ctx context.Context, kind string, sec config.Section) (Source, error) {
+func Open(ctx context.Context, kind string, sec config.Section, env Env) (Source, error) {
 	f, err := sources.Get(kind)
 	if err != nil {
 		return nil, err
 	}
-	return f(ctx, sec)
+	return f(ctx, sec, env)
 }

@@ -169,6 +169,11 @@ func (j *Job) SinkValue(key string) string {
 	return scalar(j.Sink.Node, key)
 }
 
+// SourceValue returns a scalar of the source section, or "".
+func (j *Job) SourceValue(key string) string {
+	return scalar(j.Source.Node, key)
+}
+
 func kindOf(n *yaml.Node) string { return scalar(n, "kind") }
 
 func scalar(n *yaml.Node, key string) string {

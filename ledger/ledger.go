@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS record_failures (
 	stage  TEXT NOT NULL,
 	error  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
 	id          INTEGER PRIMARY KEY,
 	job         TEXT NOT NULL,
@@ -214,6 +218,22 @@ func (l *Ledger) FinishRun(id int64, state, lastOrigin string, counts any) error
 // that died stopped.
 func (l *Ledger) Progress(id int64, lastOrigin string) error {
 	_, err := l.db.Exec(`UPDATE runs SET last_origin = ? WHERE id = ?`, lastOrigin, id)
+	return err
+}
+
+// Meta returns a stored value ("" when absent): the source's watermark.
+func (l *Ledger) Meta(key string) (string, error) {
+	var v string
+	err := l.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta stores a value.
+func (l *Ledger) SetMeta(key, value string) error {
+	_, err := l.db.Exec(`INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
 }
 

@@ -10,22 +10,38 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	_ "github.com/msgmigrate/msgmigrate/api/mykaarma"
+	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/csv"
+	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/mappings"
 	"github.com/msgmigrate/msgmigrate/transform"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// fixtures names, per built-in mapping, the input it is tested on.
-var fixtures = map[string]string{
-	"csv-to-mykaarma": "../testdata/quickstart/messages.csv",
+// fixture is the input a built-in mapping is tested on, with the lookup
+// tables a job would give it.
+type fixture struct {
+	input   string
+	lookups []transform.LookupSpec
+}
+
+// fixtures names, per built-in mapping, its fixture: a file export, or pages
+// recorded from the vendor's list API as JSON lines.
+var fixtures = map[string]fixture{
+	"csv-to-mykaarma": {input: "../testdata/quickstart/messages.csv"},
+	"gorgias-to-mykaarma": {input: "../testdata/gorgias/messages.jsonl", lookups: []transform.LookupSpec{
+		{Name: "customers", File: "customers.csv", Key: "email", Value: "customer_uuid", Dir: "../testdata/gorgias"},
+		{Name: "departments", File: "departments.csv", Key: "channel", Value: "department_uuid", Dir: "../testdata/gorgias"},
+		{Name: "users", File: "users.csv", Key: "email", Value: "user_uuid", Dir: "../testdata/gorgias"},
+	}},
 }
 
 func TestBuiltinsHaveFixtures(t *testing.T) {
@@ -35,15 +51,20 @@ func TestBuiltinsHaveFixtures(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	for name, input := range fixtures {
+	for name, fx := range fixtures {
 		t.Run(name, func(t *testing.T) {
 			data, err := mappings.Read(name)
 			require.NoError(t, err)
 			m, err := transform.ParseMapping("builtin:"+name, data, ".")
 			require.NoError(t, err)
-			prog, err := transform.Compile(m, transform.Options{})
+			prog, err := transform.Compile(m, transform.Options{Lookups: fx.lookups})
 			require.NoError(t, err)
-			src, err := csv.Open(input, filepath.Base(input), "", 0)
+			var src extract.Source
+			if strings.HasSuffix(fx.input, ".jsonl") {
+				src, err = jsonl.Open(fx.input, filepath.Base(fx.input))
+			} else {
+				src, err = csv.Open(fx.input, filepath.Base(fx.input), "", 0)
+			}
 			require.NoError(t, err)
 			defer src.Close()
 			mapper := prog.NewMapper()

@@ -47,7 +47,7 @@ func BenchmarkReadAndMap(b *testing.B) {
 			require.NoError(b, err)
 			b.ResetTimer()
 			for range b.N {
-				src, err := extract.Open(context.Background(), j.SourceKind, j.Source)
+				src, err := extract.Open(context.Background(), j.SourceKind, j.Source, extract.Env{})
 				require.NoError(b, err)
 				r := &run{job: j, prog: prog, opts: Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 				r.rec = newRecorder(r, &failureWriter{}, func(error) {})

@@ -74,6 +74,7 @@ type run struct {
 	loader  *load.Loader
 	open    *openKeys
 	rec     *recorder
+	sb      *sandboxes
 	spill   *spill
 	fail    func(error) // stops the run for a fatal error
 	changed []Ref
@@ -91,12 +92,14 @@ func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	src, err := extract.Open(ctx, j.SourceKind, j.Source)
+	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	r.sb = &sandboxes{r: r}
+	defer r.sb.close()
+	src, err := extract.Open(ctx, j.SourceKind, j.Source, extract.Env{ResolveURL: r.sb.resolver(j.SourceKind)})
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
 	return r.execute(ctx, drain, "run", src, produce, items)
@@ -114,6 +117,8 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 		return nil, err
 	}
 	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	r.sb = &sandboxes{r: r}
+	defer r.sb.close()
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error {
 		defer close(items)
@@ -168,9 +173,12 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 		if r.runID, err = led.StartRun(j.File, command); err != nil {
 			return nil, err
 		}
-		closeSandbox, resolve := r.sandboxResolver()
-		defer closeSandbox()
-		if sink, err = load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: resolve}); err != nil {
+		if inc, ok := src.(extract.Incremental); ok {
+			if err := r.startFromWatermark(led, inc); err != nil {
+				return nil, err
+			}
+		}
+		if sink, err = load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: r.sb.resolver(j.SinkKind)}); err != nil {
 			led.FinishRun(r.runID, "failed", "", nil)
 			return nil, err
 		}
@@ -235,6 +243,11 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 		}
 		if err := ls.l.FinishRun(r.runID, state, rep.LastOrigin, rep); err != nil && runErr == nil {
 			runErr = err
+		}
+		if inc, ok := src.(extract.Incremental); ok && runErr == nil && rep.State == "completed" && rep.Unsent == 0 {
+			if err := r.advanceWatermark(ls.l, inc); err != nil {
+				runErr = err
+			}
 		}
 	}
 	if runErr != nil {

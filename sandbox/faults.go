@@ -83,6 +83,13 @@ func (b *bucket) take(now time.Time) (ok bool, wait time.Duration) {
 	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 }
 
+// level is how many tokens are left now (the bucket's free room).
+func (b *bucket) level() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tokens
+}
+
 // retryAfterValue renders a wait as Retry-After's whole seconds, rounded up.
 func retryAfterValue(d time.Duration) string {
 	secs := int64(d / time.Second)

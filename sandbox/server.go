@@ -8,24 +8,41 @@ import (
 // MyKaarmaBase is where the myKaarma fake is mounted.
 const MyKaarmaBase = "/communications"
 
+// GorgiasBase is where the Gorgias fake is mounted.
+const GorgiasBase = "/gorgias/api"
+
 // Config configures every fake of a Server.
 type Config struct {
 	MyKaarma MyKaarmaConfig
+	Gorgias  GorgiasConfig
 }
 
 // Server serves all the vendor fakes on one listener.
 type Server struct {
 	MyKaarma *MyKaarma
+	Gorgias  *Gorgias
 	Handler  http.Handler
 }
 
 // New builds the fakes.
 func New(cfg Config) *Server {
-	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma)}
+	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias)}
 	mux := http.NewServeMux()
 	mux.Handle(MyKaarmaBase+"/", s.MyKaarma.Handler(MyKaarmaBase))
+	mux.Handle(GorgiasBase+"/", s.Gorgias.Handler(GorgiasBase))
 	s.Handler = mux
 	return s
+}
+
+// VendorURL is the base URL a connector of that kind is given.
+func (r *Running) VendorURL(kind string) string {
+	switch kind {
+	case "mykaarma":
+		return r.MyKaarmaURL()
+	case "gorgias":
+		return r.ts.URL + GorgiasBase
+	}
+	return r.ts.URL
 }
 
 // Running is a Server listening on loopback.

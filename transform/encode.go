@@ -78,9 +78,15 @@ func coerce(f *schema.Field, v any, loc *time.Location) (any, error) {
 		list, ok := v.([]any)
 		if !ok {
 			if ss, ok := v.([]string); ok {
+				if len(ss) == 0 {
+					return nil, nil
+				}
 				return ss, nil
 			}
 			return nil, fmt.Errorf("want a list of text, got %s", describe(v))
+		}
+		if len(list) == 0 {
+			return nil, nil // an empty list is left out, like nil
 		}
 		out := make([]string, 0, len(list))
 		for i, e := range list {
@@ -95,6 +101,9 @@ func coerce(f *schema.Field, v any, loc *time.Location) (any, error) {
 		list, ok := v.([]any)
 		if !ok {
 			return nil, fmt.Errorf("want a list of objects, got %s", describe(v))
+		}
+		if len(list) == 0 {
+			return nil, nil // an empty list is left out, like nil
 		}
 		for i, e := range list {
 			m, ok := e.(map[string]any)

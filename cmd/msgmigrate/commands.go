@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/job"
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/msg"
@@ -210,11 +209,11 @@ func (g *globals) compiled(path string) (*job.Job, *transform.Program, error) {
 
 // eachMapped reads and maps records one by one until fn returns false.
 func eachMapped(ctx context.Context, j *job.Job, prog *transform.Program, fn func(*msg.Record, *msg.Item, error) bool) error {
-	src, err := extract.Open(ctx, j.SourceKind, j.Source)
+	src, closeAll, err := pipeline.OpenSource(ctx, j, pipeline.Options{})
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer closeAll()
 	m := prog.NewMapper()
 	for {
 		rec, err := src.Next(ctx)

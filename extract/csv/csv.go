@@ -42,7 +42,7 @@ type Source struct {
 	header []string
 }
 
-func open(_ context.Context, sec config.Section) (extract.Source, error) {
+func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source, error) {
 	var c Config
 	if err := sec.Decode(&c); err != nil {
 		return nil, err

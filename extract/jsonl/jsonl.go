@@ -38,7 +38,7 @@ type Source struct {
 	long   []byte
 }
 
-func open(_ context.Context, sec config.Section) (extract.Source, error) {
+func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source, error) {
 	var c Config
 	if err := sec.Decode(&c); err != nil {
 		return nil, err

@@ -1,0 +1,278 @@
+package sandbox
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	api "github.com/msgmigrate/msgmigrate/api/gorgias"
+)
+
+// GorgiasConfig configures the Gorgias messages API fake.
+type GorgiasConfig struct {
+	Email, APIKey string
+	// The leaky bucket: BucketSize requests, leaking LeakPerSecond; the
+	// vendor's is 40 per 20 s (2 a second) for API keys.
+	BucketSize    int
+	LeakPerSecond float64
+	CursorTTL     time.Duration // cursors expire; 0 = 10 minutes
+	Messages      int           // generated at start
+	Seed          uint64
+	Faults
+}
+
+// Gorgias fakes GET /api/messages with cursor pagination and the account's
+// leaky-bucket rate limit.
+type Gorgias struct {
+	cfg    GorgiasConfig
+	dice   *dice
+	bucket *bucket
+	Stats  struct {
+		Requests, Throttled, Faulted atomic.Int64
+	}
+	mu      sync.Mutex
+	expired time.Time     // cursors issued before this are expired
+	msgs    []api.Message // by created_datetime, then id
+	next int64
+	rng  *rand.Rand
+}
+
+// NewGorgias returns the fake, seeded with cfg.Messages messages.
+func NewGorgias(cfg GorgiasConfig) *Gorgias {
+	if cfg.BucketSize <= 0 {
+		cfg.BucketSize = 40
+	}
+	if cfg.LeakPerSecond <= 0 {
+		cfg.LeakPerSecond = 2
+	}
+	if cfg.CursorTTL <= 0 {
+		cfg.CursorTTL = 10 * time.Minute
+	}
+	g := &Gorgias{cfg: cfg, dice: newDice(cfg.Seed), bucket: newBucket(cfg.LeakPerSecond, float64(cfg.BucketSize)),
+		next: 1000, rng: rand.New(rand.NewPCG(cfg.Seed, 7))}
+	g.Generate(cfg.Messages, time.Date(2024, 1, 1, 8, 0, 0, 0, time.UTC))
+	return g
+}
+
+// Generate appends n realistic messages created from start on, a minute
+// apart, with the edge cases a migration meets: HTML-only bodies, internal
+// notes, attachments, null send times, emoji and right-to-left text.
+func (g *Gorgias) Generate(n int, start time.Time) []api.Message {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	channels := []string{"email", "email", "chat", "sms", "phone", "internal-note", "facebook-messenger"}
+	bodies := []string{"Where is my order #%d?", "Thanks! 👍 Order %d arrived", "مرحبا، الطلب %d", "Refund for %d please\nBest,\nAna"}
+	var out []api.Message
+	for i := range n {
+		g.next++
+		id := g.next
+		ch := channels[g.rng.IntN(len(channels))]
+		agent := g.rng.IntN(2) == 0
+		created := start.Add(time.Duration(i) * time.Minute)
+		m := api.Message{ID: id, TicketID: 5000 + id/3, Channel: ch, Via: "api", FromAgent: agent,
+			CreatedDatetime: created.Format("2006-01-02T15:04:05.000000Z07:00")}
+		customer := &api.Party{ID: 700 + id%25, Email: fmt.Sprintf("customer%d@example.com", id%25), Name: "Customer"}
+		agentP := &api.Party{ID: 9, Email: "agent@shop.example", Name: "Agent"}
+		if agent {
+			m.Sender, m.Receiver = agentP, customer
+		} else {
+			m.Sender, m.Receiver = customer, agentP
+		}
+		body := fmt.Sprintf(bodies[g.rng.IntN(len(bodies))], id)
+		switch g.rng.IntN(5) {
+		case 0:
+			html := "<p>" + strings.ReplaceAll(body, "\n", "<br>") + "</p>"
+			m.BodyHTML = &html
+		default:
+			m.BodyText = &body
+		}
+		if g.rng.IntN(4) != 0 {
+			sent := created.Add(2 * time.Second).Format(time.RFC3339)
+			m.SentDatetime = &sent
+		}
+		if ch == "email" {
+			subj := fmt.Sprintf("Order %d", id)
+			m.Subject = &subj
+		}
+		if g.rng.IntN(6) == 0 {
+			m.Attachments = []api.Attachment{{URL: fmt.Sprintf("https://files.example.com/%d.pdf", id), Name: "invoice.pdf", ContentType: "application/pdf", Size: 1234}}
+		}
+		g.msgs = append(g.msgs, m)
+		out = append(out, m)
+	}
+	return out
+}
+
+// ExpireCursors makes every cursor issued so far expired, as the vendor's
+// short-lived cursors are for a slow client.
+func (g *Gorgias) ExpireCursors() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expired = time.Now().Add(time.Nanosecond)
+}
+
+// Messages returns a copy of the messages the fake serves.
+func (g *Gorgias) Messages() []api.Message {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.msgs)
+}
+
+// Count is how many messages the fake holds.
+func (g *Gorgias) Count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.msgs)
+}
+
+// Handler serves the API below base (e.g. "/gorgias/api").
+func (g *Gorgias) Handler(base string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+base+"/messages", g.list)
+	mux.HandleFunc(base+"/", func(w http.ResponseWriter, r *http.Request) {
+		gorgiasError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+	})
+	return mux
+}
+
+type gorgiasCursor struct {
+	Pos    int       `json:"p"`
+	Desc   bool      `json:"d"`
+	Issued time.Time `json:"t"`
+}
+
+func (g *Gorgias) list(w http.ResponseWriter, r *http.Request) {
+	g.Stats.Requests.Add(1)
+	f := g.cfg.Faults
+	if !sleepCtx(r, f.Latency+g.dice.duration(f.Jitter)) {
+		return
+	}
+	// The leaky bucket counts every request, and every answer says how full
+	// it is.
+	ok, wait := g.bucket.take(time.Now())
+	used := g.cfg.BucketSize - int(g.bucket.level())
+	w.Header().Set(api.CallLimitHeader, fmt.Sprintf("%d/%d", used, g.cfg.BucketSize))
+	if !ok {
+		g.Stats.Throttled.Add(1)
+		w.Header().Set("Retry-after", retryAfterValue(wait))
+		gorgiasError(w, http.StatusTooManyRequests, "API rate limit exceeded")
+		return
+	}
+	switch {
+	case g.dice.roll(f.Drop):
+		g.Stats.Faulted.Add(1)
+		drop(w)
+		return
+	case g.dice.roll(f.Throttle):
+		g.Stats.Throttled.Add(1)
+		w.Header().Set("Retry-after", retryAfterValue(f.RetryAfter))
+		gorgiasError(w, http.StatusTooManyRequests, "API rate limit exceeded")
+		return
+	case g.dice.roll(f.ServerError):
+		g.Stats.Faulted.Add(1)
+		gorgiasError(w, http.StatusServiceUnavailable, "service unavailable")
+		return
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(g.cfg.Email)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(pass), []byte(g.cfg.APIKey)) != 1 {
+		gorgiasError(w, http.StatusUnauthorized, "invalid credentials")
+		return
+	}
+	q := r.URL.Query()
+	limit := 30
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			gorgiasError(w, http.StatusBadRequest, "limit must be between 1 and 100")
+			return
+		}
+		limit = n
+	}
+	desc := false
+	switch q.Get("order_by") {
+	case "", "created_datetime:asc":
+	case "created_datetime:desc":
+		desc = true
+	default:
+		gorgiasError(w, http.StatusBadRequest, "order_by must be created_datetime:asc or created_datetime:desc")
+		return
+	}
+	pos := 0
+	if c := q.Get("cursor"); c != "" {
+		cur, err := decodeCursor(c)
+		if err != nil {
+			gorgiasError(w, http.StatusBadRequest, "invalid cursor")
+			return
+		}
+		g.mu.Lock()
+		cut := g.expired
+		g.mu.Unlock()
+		if time.Since(cur.Issued) > g.cfg.CursorTTL || cur.Issued.Before(cut) {
+			gorgiasError(w, http.StatusBadRequest, "cursor expired")
+			return
+		}
+		if cur.Desc != desc {
+			gorgiasError(w, http.StatusBadRequest, "cursor does not match order_by")
+			return
+		}
+		pos = cur.Pos
+	}
+	var ticket int64
+	if v := q.Get("ticket_id"); v != "" {
+		ticket, _ = strconv.ParseInt(v, 10, 64)
+	}
+	g.mu.Lock()
+	view := g.msgs
+	if ticket != 0 {
+		view = slices.DeleteFunc(slices.Clone(view), func(m api.Message) bool { return m.TicketID != ticket })
+	}
+	if desc {
+		view = slices.Clone(view)
+		slices.Reverse(view)
+	}
+	end := min(pos+limit, len(view))
+	page := api.Page{Object: "list", Data: make([]json.RawMessage, 0, max(end-pos, 0))}
+	for _, m := range view[min(pos, len(view)):end] {
+		b, _ := json.Marshal(m)
+		page.Data = append(page.Data, b)
+	}
+	total := len(view)
+	g.mu.Unlock()
+	if pos > 0 {
+		p := encodeCursor(gorgiasCursor{Pos: max(pos-limit, 0), Desc: desc, Issued: time.Now()})
+		page.Meta.PrevCursor = &p
+	}
+	if end < total {
+		n := encodeCursor(gorgiasCursor{Pos: end, Desc: desc, Issued: time.Now()})
+		page.Meta.NextCursor = &n
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func encodeCursor(c gorgiasCursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (gorgiasCursor, error) {
+	var c gorgiasCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(b, &c)
+}
+
+func gorgiasError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, api.Error{Error: msg})
+}
