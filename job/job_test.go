@@ -65,7 +65,7 @@ func TestLoadErrors(t *testing.T) {
 		{"UnknownTop", "source: {kind: csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: jsonl}\nsatte: x\n", `job.yaml:4: unknown key "satte"`},
 		{"UnsetVar", "source: {kind: csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: jsonl, path: '${NOPE}'}\n", "job.yaml:3: environment variable NOPE is not set"},
 		{"NoMapping", "source: {kind: csv}\nsink: {kind: jsonl}\n", "mapping is required"},
-		{"UnknownBuiltin", "source: {kind: csv}\nmapping: builtin:nope\nsink: {kind: jsonl}\n", `unknown built-in mapping "nope" (known: csv-to-mykaarma)`},
+		{"UnknownBuiltin", "source: {kind: csv}\nmapping: builtin:nope\nsink: {kind: jsonl}\n", `unknown built-in mapping "nope" (known: csv-to-mykaarma, `},
 		{"BadZone", "source: {kind: csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: jsonl}\ntimezone: Mars/Olympus\n", `job.yaml:4: timezone "Mars/Olympus"`},
 		{"BadSet", "source: {kind: csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: jsonl}\n", "--set"},
 	}

@@ -36,6 +36,7 @@ type BatchConfig struct {
 // RetryConfig is sink.retry.
 type RetryConfig struct {
 	MaxAttempts   int             `yaml:"max_attempts"`
+	MaxThrottled  int             `yaml:"max_throttled"`
 	BaseDelay     config.Duration `yaml:"base_delay"`
 	MaxDelay      config.Duration `yaml:"max_delay"`
 	MaxRetryAfter config.Duration `yaml:"max_retry_after"`
@@ -76,6 +77,9 @@ func (c HTTPConfig) Options(overhead int) Options {
 	}
 	if c.Retry.MaxAttempts > 0 {
 		o.Retry.MaxAttempts = c.Retry.MaxAttempts
+	}
+	if c.Retry.MaxThrottled > 0 {
+		o.Retry.MaxThrottled = c.Retry.MaxThrottled
 	}
 	if c.Retry.BaseDelay > 0 {
 		o.Retry.BaseDelay = time.Duration(c.Retry.BaseDelay)

@@ -85,6 +85,7 @@ func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit func(Res
 // deliver sends b until every item is settled, attempts run out, or the run
 // is draining. attempt is the number of the next attempt.
 func (l *Loader) deliver(ctx, drain context.Context, b *Batch, attempt int, emit func(Result)) error {
+	throttled := 0 // 429s in a row: they say "later", so they use no attempt
 	for {
 		if drain.Err() != nil || ctx.Err() != nil {
 			l.Stats.Abandoned.Add(int64(len(b.Items)))
@@ -158,15 +159,20 @@ func (l *Loader) deliver(ctx, drain context.Context, b *Batch, attempt int, emit
 			}
 			if retry.Throttled {
 				l.Stats.Throttled.Add(1)
+				throttled++
+				if throttled > l.opts.Retry.MaxThrottled {
+					l.failAll(b, "RETRIES_EXHAUSTED", fmt.Sprintf("throttled %d times in a row: %v", throttled, retry), attempt, emit)
+					return nil
+				}
+				l.pacer.pauseFor(l.opts.Retry.Backoff(attempt, retry.RetryAfter))
+				continue
 			}
+			throttled = 0
 			if attempt >= l.opts.Retry.MaxAttempts {
 				l.failAll(b, "RETRIES_EXHAUSTED", fmt.Sprintf("gave up after %d attempts: %v", attempt, retry), attempt, emit)
 				return nil
 			}
-			wait := l.opts.Retry.Backoff(attempt, retry.RetryAfter)
-			if retry.Throttled {
-				l.pacer.pauseFor(wait)
-			} else if err := sleep(drain, wait); err != nil {
+			if err := sleep(drain, l.opts.Retry.Backoff(attempt, retry.RetryAfter)); err != nil {
 				continue
 			}
 			attempt++

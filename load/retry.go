@@ -9,14 +9,15 @@ import (
 
 // RetryPolicy bounds how whole-request failures are retried.
 type RetryPolicy struct {
-	MaxAttempts   int           // attempts per batch, the first included
+	MaxAttempts   int           // attempts per batch, the first included, 429s apart
+	MaxThrottled  int           // 429s in a row per batch before giving up
 	BaseDelay     time.Duration // first backoff
 	MaxDelay      time.Duration // cap of the exponential backoff
 	MaxRetryAfter time.Duration // cap of a server's Retry-After
 }
 
 // DefaultRetry is what a sink uses unless the job says otherwise.
-var DefaultRetry = RetryPolicy{MaxAttempts: 8, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second, MaxRetryAfter: 5 * time.Minute}
+var DefaultRetry = RetryPolicy{MaxAttempts: 8, MaxThrottled: 100, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second, MaxRetryAfter: 5 * time.Minute}
 
 // Backoff is the wait before attempt n+1 (n ≥ 1 failed attempts so far):
 // exponential with "equal jitter", so waits never collapse to zero, or the

@@ -22,7 +22,7 @@ import (
 // new messages appear, a third run sends only those.
 func TestGorgiasMigrationIsIncremental(t *testing.T) {
 	fake := sandbox.Start(sandbox.Config{
-		Gorgias: sandbox.GorgiasConfig{Email: "ops@shop.example", APIKey: "k", Messages: 3000, BucketSize: 6, LeakPerSecond: 300,
+		Gorgias: sandbox.GorgiasConfig{Email: "ops@shop.example", APIKey: "k", Messages: 3000, BucketSize: 2, LeakPerSecond: 20,
 			Faults: sandbox.Faults{ServerError: 0.05, Seed: 2}},
 		MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
 			Faults: sandbox.Faults{Throttle: 0.05, ServerError: 0.05, Seed: 4}},

@@ -42,8 +42,8 @@ type Gorgias struct {
 	mu      sync.Mutex
 	expired time.Time     // cursors issued before this are expired
 	msgs    []api.Message // by created_datetime, then id
-	next int64
-	rng  *rand.Rand
+	next    int64
+	rng     *rand.Rand
 }
 
 // NewGorgias returns the fake, seeded with cfg.Messages messages.

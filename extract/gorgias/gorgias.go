@@ -233,6 +233,7 @@ func (s *Source) fetch(ctx context.Context) error {
 		q.Set("ticket_id", strconv.FormatInt(s.ticket, 10))
 	}
 	endpoint := s.base.String() + "/messages?" + q.Encode()
+	throttled := 0
 	for attempt := 1; ; attempt++ {
 		if err := s.limiter.Wait(ctx); err != nil {
 			return err
@@ -266,13 +267,24 @@ func (s *Source) fetch(ctx context.Context) error {
 			}
 			return fmt.Errorf("gorgias: %w", err)
 		}
-		if attempt >= s.retry.MaxAttempts {
-			return fmt.Errorf("gorgias: page %d: gave up after %d attempts: %w", s.page+1, attempt, err)
-		}
 		var re *load.RetryableError
 		wait := s.retry.Backoff(attempt, 0)
 		if errors.As(err, &re) && re.RetryAfter > 0 {
 			wait = s.retry.Backoff(attempt, re.RetryAfter)
+		}
+		switch {
+		case re != nil && re.Throttled:
+			// The account's bucket is full: come back when it says, without
+			// using an attempt.
+			throttled++
+			attempt--
+			if throttled > s.retry.MaxThrottled {
+				return fmt.Errorf("gorgias: page %d: throttled %d times in a row: %w", s.page+1, throttled, err)
+			}
+		case attempt >= s.retry.MaxAttempts:
+			return fmt.Errorf("gorgias: page %d: gave up after %d attempts: %w", s.page+1, attempt, err)
+		default:
+			throttled = 0
 		}
 		t := time.NewTimer(wait)
 		select {

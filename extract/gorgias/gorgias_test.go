@@ -74,7 +74,7 @@ func TestConformance(t *testing.T) {
 // Every message once, through the account's leaky bucket (429 with
 // Retry-after), server errors and dropped connections.
 func TestExtractsEveryMessageOnceUnderLimitsAndFaults(t *testing.T) {
-	s := fake(t, sandbox.GorgiasConfig{Messages: 2000, BucketSize: 4, LeakPerSecond: 200,
+	s := fake(t, sandbox.GorgiasConfig{Messages: 2000, BucketSize: 2, LeakPerSecond: 20,
 		Faults: sandbox.Faults{ServerError: 0.1, Drop: 0.05, Seed: 5}})
 	src := openSource(t, s, "limit: 50\n")
 	got := readAll(t, src)

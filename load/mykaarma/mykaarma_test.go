@@ -32,7 +32,11 @@ const (
 func openSink(t *testing.T, url string, extra string) load.Sink {
 	t.Helper()
 	var node yaml.Node
-	src := fmt.Sprintf("kind: mykaarma\nurl: %s\nusername: u\npassword: %s\nretry: {max_attempts: 3, base_delay: 1ms, max_delay: 5ms}\n%s", url, pass, extra)
+	retry := "retry: {max_attempts: 3, max_throttled: 2, base_delay: 1ms, max_delay: 5ms, max_retry_after: 5ms}\n"
+	if strings.Contains(extra, "retry:") {
+		retry = ""
+	}
+	src := fmt.Sprintf("kind: mykaarma\nurl: %s\nusername: u\npassword: %s\n%s%s", url, pass, retry, extra)
 	require.NoError(t, yaml.Unmarshal([]byte(src), &node))
 	s, err := open(context.Background(), config.Section{File: "job.yaml", Node: node.Content[0]}, load.Env{})
 	require.NoError(t, err)
@@ -171,13 +175,17 @@ func TestOversizedBatchesAreSplit(t *testing.T) {
 
 func TestWholeRequestFailuresAreRetriedThenFail(t *testing.T) {
 	for _, tt := range []struct {
-		Name string
-		F    sandbox.Faults
+		Name     string
+		F        sandbox.Faults
+		Attempts int
+		Requests int64
 	}{
-		{"Throttled", sandbox.Faults{Throttle: 1}},
-		{"ServerErrors", sandbox.Faults{ServerError: 1}},
-		{"Dropped", sandbox.Faults{Drop: 1}},
-		{"Unreadable200", sandbox.Faults{Garble: 1}},
+		// A 429 says "later", not "failed": it uses no attempt, but a
+		// batch throttled max_throttled times in a row gives up too.
+		{"Throttled", sandbox.Faults{Throttle: 1}, 1, 3},
+		{"ServerErrors", sandbox.Faults{ServerError: 1}, 3, 3},
+		{"Dropped", sandbox.Faults{Drop: 1}, 3, 3},
+		{"Unreadable200", sandbox.Faults{Garble: 1}, 3, 3},
 	} {
 		t.Run(tt.Name, func(t *testing.T) {
 			s := fake(t, sandbox.MyKaarmaConfig{Faults: tt.F})
@@ -186,9 +194,9 @@ func TestWholeRequestFailuresAreRetriedThenFail(t *testing.T) {
 			for _, r := range got {
 				assert.Equal(t, load.Failed, r.Status)
 				assert.Equal(t, "RETRIES_EXHAUSTED", r.Code)
-				assert.Equal(t, 3, r.Attempts, "never an endless retry")
+				assert.Equal(t, tt.Attempts, r.Attempts, "never an endless retry")
 			}
-			assert.Equal(t, int64(3), l.Stats.Requests.Load())
+			assert.Equal(t, tt.Requests, l.Stats.Requests.Load())
 		})
 	}
 }
@@ -226,7 +234,7 @@ func TestThrottlePausesEveryWorker(t *testing.T) {
 		_ = jsonEncode(w, resp)
 	}))
 	defer srv.Close()
-	sink := openSink(t, srv.URL, "concurrency: 4\n")
+	sink := openSink(t, srv.URL, "concurrency: 4\nretry: {base_delay: 1ms, max_retry_after: 5s}\n")
 	var batches []*load.Batch
 	for range 8 {
 		batches = append(batches, batch(2))
