@@ -19,12 +19,11 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	api "github.com/msgmigrate/msgmigrate/api/gorgias"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/jsonl"
+	"github.com/msgmigrate/msgmigrate/extract/vendor"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
 )
@@ -36,30 +35,25 @@ const maxRestarts = 3
 
 // Config is the gorgias source's part of a job file.
 type Config struct {
-	Kind     string           `yaml:"kind"`
-	URL      string           `yaml:"url"`      // https://{subdomain}.gorgias.com/api
-	Username string           `yaml:"username"` // the account email
-	APIKey   string           `yaml:"api_key"`
-	Limit    int              `yaml:"limit"` // messages a page, 1..100
-	Rate     config.Rate      `yaml:"rate"`  // requests a second; default 40 per 20 s
-	Burst    int              `yaml:"burst"` // default 40, the account bucket
-	Since    string           `yaml:"since"` // RFC 3339; overrides the watermark
-	Lookback config.Duration  `yaml:"lookback"`
-	TicketID int64            `yaml:"ticket_id"`
-	Timeout  config.Duration  `yaml:"timeout"`
-	Retry    load.RetryConfig `yaml:"retry"`
+	Kind     string          `yaml:"kind"`
+	URL      string          `yaml:"url"`      // https://{subdomain}.gorgias.com/api
+	Username string          `yaml:"username"` // the account email
+	APIKey   string          `yaml:"api_key"`
+	Limit    int             `yaml:"limit"` // messages a page, 1..100
+	Since    string          `yaml:"since"` // RFC 3339; overrides the watermark
+	Lookback config.Duration `yaml:"lookback"`
+	TicketID int64           `yaml:"ticket_id"`
+	// rate (default 95% of the account's 40 per 20 s), burst (default 38),
+	// timeout, retry.
+	vendor.HTTPConfig `yaml:",inline"`
 }
 
 // Source pages through the messages.
 type Source struct {
 	base     *url.URL
-	user     string
-	key      string
 	limit    int
 	ticket   int64
-	client   *http.Client
-	limiter  *rate.Limiter
-	retry    load.RetryPolicy
+	client   *vendor.Client
 	lookback time.Duration
 	since    time.Time // zero: everything
 	explicit bool      // since came from the job, not a watermark
@@ -73,7 +67,6 @@ type Source struct {
 	last     position // the last message handed out
 	skipTo   *position
 	mark     time.Time
-	requests int
 	restarts int // listings restarted since the last message handed out
 }
 
@@ -107,19 +100,23 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if c.Limit < 1 || c.Limit > 100 {
 		return nil, fmt.Errorf("%s: source.limit %d: Gorgias pages hold 1 to 100 messages", sec.File, c.Limit)
 	}
-	if c.Rate == 0 {
-		c.Rate = 2 // 40 requests per 20 s
+	// The account's budget is 40 requests / 20 s for API keys. By default
+	// the client keeps 5% below it, so that its clock and the vendor's never
+	// disagree into a 429.
+	client := vendor.NewClient("gorgias", c.HTTPConfig, 1.9, 38)
+	user, key := c.Username, c.APIKey
+	client.Authorize = func(r *http.Request) { r.SetBasicAuth(user, key) }
+	client.ErrorText = func(body []byte) string {
+		var e api.Error
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return e.Error
+		}
+		return strings.TrimSpace(string(body))
 	}
-	if c.Burst == 0 {
-		c.Burst = 40
-	}
-	s := &Source{base: u, user: c.Username, key: c.APIKey, limit: c.Limit, ticket: c.TicketID,
-		limiter: rate.NewLimiter(rate.Limit(c.Rate), c.Burst), lookback: time.Hour}
+	s := &Source{base: u, limit: c.Limit, ticket: c.TicketID, client: client, lookback: time.Hour}
 	if c.Lookback > 0 {
 		s.lookback = time.Duration(c.Lookback)
 	}
-	s.retry = load.HTTPConfig{Retry: c.Retry}.Options(0).Retry
-	s.client = load.NewClient(load.Options{Concurrency: 2}, time.Duration(c.Timeout))
 	if c.Since != "" {
 		t, err := time.Parse(time.RFC3339Nano, c.Since)
 		if err != nil {
@@ -233,99 +230,37 @@ func (s *Source) fetch(ctx context.Context) error {
 		q.Set("ticket_id", strconv.FormatInt(s.ticket, 10))
 	}
 	endpoint := s.base.String() + "/messages?" + q.Encode()
-	throttled := 0
-	for attempt := 1; ; attempt++ {
-		if err := s.limiter.Wait(ctx); err != nil {
-			return err
-		}
-		s.requests++
-		page, err := s.get(ctx, endpoint)
-		if err == nil {
-			s.page++
-			s.buf = page.Data
-			if page.Meta.NextCursor == nil || *page.Meta.NextCursor == "" {
-				s.done = true
-			} else {
-				s.cursor = *page.Meta.NextCursor
-			}
-			return nil
-		}
-		var perm *load.PermanentError
-		if errors.As(err, &perm) {
-			if strings.Contains(perm.Error(), "cursor") && s.cursor != "" {
-				// Cursors are short-lived: start the listing again and skip
-				// what was already read.
-				s.restarts++
-				if s.restarts > maxRestarts {
-					return fmt.Errorf("gorgias: cursors keep expiring before the next page is read (%d restarts): the load is too slow for the cursor's life; lower source.limit or raise the sink's rate", s.restarts-1)
-				}
-				slog.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
-				s.cursor = ""
-				last := s.last
-				s.skipTo = &last
-				return nil
-			}
-			return fmt.Errorf("gorgias: %w", err)
-		}
-		var re *load.RetryableError
-		wait := s.retry.Backoff(attempt, 0)
-		if errors.As(err, &re) && re.RetryAfter > 0 {
-			wait = s.retry.Backoff(attempt, re.RetryAfter)
-		}
-		switch {
-		case re != nil && re.Throttled:
-			// The account's bucket is full: come back when it says, without
-			// using an attempt.
-			throttled++
-			attempt--
-			if throttled > s.retry.MaxThrottled {
-				return fmt.Errorf("gorgias: page %d: throttled %d times in a row: %w", s.page+1, throttled, err)
-			}
-		case attempt >= s.retry.MaxAttempts:
-			return fmt.Errorf("gorgias: page %d: gave up after %d attempts: %w", s.page+1, attempt, err)
-		default:
-			throttled = 0
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Source) get(ctx context.Context, endpoint string) (*api.Page, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
-	if err != nil {
-		return nil, &load.PermanentError{Err: err}
-	}
-	req.SetBasicAuth(s.user, s.key)
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e api.Error
-		_ = json.Unmarshal(body, &e)
-		return nil, load.Classify(resp.StatusCode, "", e.Error, resp.Header.Get("Retry-After"), time.Now())
-	}
 	var page api.Page
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, &load.RetryableError{Err: fmt.Errorf("unreadable page: %w", err)}
+	err := s.client.GetJSON(ctx, endpoint, &page)
+	var perm *load.PermanentError
+	switch {
+	case err == nil:
+		s.page++
+		s.buf = page.Data
+		if page.Meta.NextCursor == nil || *page.Meta.NextCursor == "" {
+			s.done = true
+		} else {
+			s.cursor = *page.Meta.NextCursor
+		}
+		return nil
+	case errors.As(err, &perm) && strings.Contains(perm.Error(), "cursor") && s.cursor != "":
+		// Cursors are short-lived: start the listing again and skip what
+		// was already handed out.
+		s.restarts++
+		if s.restarts > maxRestarts {
+			return fmt.Errorf("gorgias: cursors keep expiring before the next page is read (%d restarts): the load is too slow for the cursor's life; lower source.limit or raise the sink's rate", s.restarts-1)
+		}
+		slog.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
+		s.cursor = ""
+		last := s.last
+		s.skipTo = &last
+		return nil
 	}
-	return &page, nil
+	return fmt.Errorf("gorgias: page %d: %w", s.page+1, err)
 }
 
 // Close releases idle connections.
 func (s *Source) Close() error {
-	s.client.CloseIdleConnections()
+	s.client.HTTP.CloseIdleConnections()
 	return nil
 }

@@ -135,3 +135,11 @@ func TestSinceReadsNewestFirstAndStops(t *testing.T) {
 	assert.Equal(t, msgs[250].ID, got[49]["id"])
 	assert.Equal(t, cut.Add(49*time.Minute), src.Watermark())
 }
+
+func openSourceB(b *testing.B, s *sandbox.Running) *Source {
+	var node yaml.Node
+	require.NoError(b, yaml.Unmarshal([]byte("kind: gorgias\nurl: "+s.VendorURL("gorgias")+"\nusername: ops@shop.example\napi_key: k3y\n"), &node))
+	x, err := open(context.Background(), config.Section{File: "job.yaml", Node: node.Content[0]}, extract.Env{})
+	require.NoError(b, err)
+	return x.(*Source)
+}
