@@ -1,8 +1,7 @@
 package pipeline_test
 
 import (
-	"bytes"
-	"strconv"
+	"strings"
 
 	"github.com/msgmigrate/msgmigrate/job"
 )
@@ -11,6 +10,4 @@ func loadWithEnv(h *harness, env map[string]string) (*job.Job, error) {
 	return job.Load(h.job, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 }
 
-func bytesContains(b, sub []byte) bool { return bytes.Contains(b, sub) }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+func replaceAll(s, old, new string) string { return strings.ReplaceAll(s, old, new) }

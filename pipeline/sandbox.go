@@ -41,6 +41,10 @@ func (s *sandboxes) get() *sandbox.Running {
 		cfg.MyKaarma.Password = j.SinkValue("password")
 		cfg.Gorgias.Email = j.SourceValue("username")
 		cfg.Gorgias.APIKey = j.SourceValue("api_key")
+		cfg.Tracezilla.Token = j.SourceValue("token")
+		if cfg.Tracezilla.Messages == 0 {
+			cfg.Tracezilla.Messages = 500
+		}
 		if cfg.Gorgias.Messages == 0 {
 			cfg.Gorgias.Messages = 500 // something to migrate in a demo
 		}

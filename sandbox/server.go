@@ -11,25 +11,31 @@ const MyKaarmaBase = "/communications"
 // GorgiasBase is where the Gorgias fake is mounted.
 const GorgiasBase = "/gorgias/api"
 
+// TracezillaBase is where the tracezilla fake is mounted.
+const TracezillaBase = "/tracezilla/api/v1"
+
 // Config configures every fake of a Server.
 type Config struct {
-	MyKaarma MyKaarmaConfig
-	Gorgias  GorgiasConfig
+	MyKaarma   MyKaarmaConfig
+	Gorgias    GorgiasConfig
+	Tracezilla TracezillaConfig
 }
 
 // Server serves all the vendor fakes on one listener.
 type Server struct {
-	MyKaarma *MyKaarma
-	Gorgias  *Gorgias
-	Handler  http.Handler
+	MyKaarma   *MyKaarma
+	Gorgias    *Gorgias
+	Tracezilla *Tracezilla
+	Handler    http.Handler
 }
 
 // New builds the fakes.
 func New(cfg Config) *Server {
-	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias)}
+	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias), Tracezilla: NewTracezilla(cfg.Tracezilla)}
 	mux := http.NewServeMux()
 	mux.Handle(MyKaarmaBase+"/", s.MyKaarma.Handler(MyKaarmaBase))
 	mux.Handle(GorgiasBase+"/", s.Gorgias.Handler(GorgiasBase))
+	mux.Handle(TracezillaBase+"/", s.Tracezilla.Handler(TracezillaBase))
 	s.Handler = mux
 	return s
 }
@@ -41,6 +47,8 @@ func (r *Running) VendorURL(kind string) string {
 		return r.MyKaarmaURL()
 	case "gorgias":
 		return r.ts.URL + GorgiasBase
+	case "tracezilla":
+		return r.ts.URL + TracezillaBase + "/" + r.Tracezilla.cfg.Team
 	}
 	return r.ts.URL
 }
