@@ -42,6 +42,11 @@ var fixtures = map[string]fixture{
 		{Name: "departments", File: "departments.csv", Key: "channel", Value: "department_uuid", Dir: "../testdata/gorgias"},
 		{Name: "users", File: "users.csv", Key: "email", Value: "user_uuid", Dir: "../testdata/gorgias"},
 	}},
+	"superoffice-to-mykaarma": {input: "../testdata/superoffice/messages.jsonl", lookups: []transform.LookupSpec{
+		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/superoffice"},
+		{Name: "departments", File: "departments.csv", Key: "key", Value: "department_uuid", Dir: "../testdata/superoffice"},
+		{Name: "users", File: "users.csv", Key: "associate", Value: "user_uuid", Dir: "../testdata/superoffice"},
+	}},
 	"tracezilla-to-mykaarma": {input: "../testdata/tracezilla/messages.jsonl", lookups: []transform.LookupSpec{
 		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/tracezilla"},
 		{Name: "departments", File: "departments.csv", Key: "model", Value: "department_uuid", Dir: "../testdata/tracezilla"},

@@ -42,6 +42,12 @@ func (s *sandboxes) get() *sandbox.Running {
 		cfg.Gorgias.Email = j.SourceValue("username")
 		cfg.Gorgias.APIKey = j.SourceValue("api_key")
 		cfg.Tracezilla.Token = j.SourceValue("token")
+		cfg.SuperOffice.Token = j.SourceValue("token")
+		cfg.SuperOffice.Ticket = j.SourceValue("ticket")
+		cfg.SuperOffice.AppToken = j.SourceValue("app_token")
+		if cfg.SuperOffice.Messages == 0 {
+			cfg.SuperOffice.Messages = 500
+		}
 		if cfg.Tracezilla.Messages == 0 {
 			cfg.Tracezilla.Messages = 500
 		}

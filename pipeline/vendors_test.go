@@ -47,6 +47,24 @@ var vendorCases = []vendorCase{
 		},
 	},
 	{
+		kind: "superoffice",
+		source: `  kind: superoffice
+  url: sandbox
+  ticket: tkt
+  app_token: app
+  top: 150
+  retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 20ms}`,
+		lookups: `  customers:   {file: ../../testdata/superoffice/customers.csv, key: key, value: customer_uuid}
+  departments: {file: ../../testdata/superoffice/departments.csv, key: key, value: department_uuid}
+  users:       {file: ../../testdata/superoffice/users.csv, key: associate, value: user_uuid}`,
+		n: func(s *sandbox.Server) int { return len(s.SuperOffice.Rows()) },
+		grow: func(s *sandbox.Server, k int) {
+			rows := s.SuperOffice.Rows()
+			last, _ := time.Parse(time.RFC3339Nano, rows[len(rows)-1].CreatedAt)
+			s.SuperOffice.Generate(k, last.Add(time.Minute))
+		},
+	},
+	{
 		kind: "tracezilla",
 		source: `  kind: tracezilla
   url: sandbox
@@ -76,6 +94,8 @@ func TestVendorMigrationsAreIncremental(t *testing.T) {
 					Faults: sandbox.Faults{ServerError: 0.05, Seed: 2}},
 				Tracezilla: sandbox.TracezillaConfig{Token: "t0k", Messages: 3000,
 					Faults: sandbox.Faults{ServerError: 0.05, Throttle: 0.05, Seed: 3}},
+				SuperOffice: sandbox.SuperOfficeConfig{Ticket: "tkt", AppToken: "app", Messages: 3000,
+					Faults: sandbox.Faults{ServerError: 0.05, Throttle: 0.05, Drop: 0.02, Seed: 6}},
 				MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
 					Faults: sandbox.Faults{Throttle: 0.05, ServerError: 0.05, Seed: 4}},
 			})

@@ -14,28 +14,36 @@ const GorgiasBase = "/gorgias/api"
 // TracezillaBase is where the tracezilla fake is mounted.
 const TracezillaBase = "/tracezilla/api/v1"
 
+// SuperOfficePrefix is where the SuperOffice fake is mounted: the tenant's
+// API is at {prefix}/{CustNNNNN}/api/v1, its state at {prefix}/api/state/….
+const SuperOfficePrefix = "/superoffice"
+
 // Config configures every fake of a Server.
 type Config struct {
-	MyKaarma   MyKaarmaConfig
-	Gorgias    GorgiasConfig
-	Tracezilla TracezillaConfig
+	MyKaarma    MyKaarmaConfig
+	Gorgias     GorgiasConfig
+	Tracezilla  TracezillaConfig
+	SuperOffice SuperOfficeConfig
 }
 
 // Server serves all the vendor fakes on one listener.
 type Server struct {
-	MyKaarma   *MyKaarma
-	Gorgias    *Gorgias
-	Tracezilla *Tracezilla
-	Handler    http.Handler
+	MyKaarma    *MyKaarma
+	Gorgias     *Gorgias
+	Tracezilla  *Tracezilla
+	SuperOffice *SuperOffice
+	Handler     http.Handler
 }
 
 // New builds the fakes.
 func New(cfg Config) *Server {
-	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias), Tracezilla: NewTracezilla(cfg.Tracezilla)}
+	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias), Tracezilla: NewTracezilla(cfg.Tracezilla),
+		SuperOffice: NewSuperOffice(cfg.SuperOffice)}
 	mux := http.NewServeMux()
 	mux.Handle(MyKaarmaBase+"/", s.MyKaarma.Handler(MyKaarmaBase))
 	mux.Handle(GorgiasBase+"/", s.Gorgias.Handler(GorgiasBase))
 	mux.Handle(TracezillaBase+"/", s.Tracezilla.Handler(TracezillaBase))
+	mux.Handle(SuperOfficePrefix+"/", s.SuperOffice.Handler(SuperOfficePrefix))
 	s.Handler = mux
 	return s
 }
@@ -49,6 +57,8 @@ func (r *Running) VendorURL(kind string) string {
 		return r.ts.URL + GorgiasBase
 	case "tracezilla":
 		return r.ts.URL + TracezillaBase + "/" + r.Tracezilla.cfg.Team
+	case "superoffice":
+		return r.ts.URL + SuperOfficePrefix + "/" + r.SuperOffice.cfg.Tenant + "/api/v1"
 	}
 	return r.ts.URL
 }
