@@ -42,6 +42,10 @@ var fixtures = map[string]fixture{
 		{Name: "departments", File: "departments.csv", Key: "channel", Value: "department_uuid", Dir: "../testdata/gorgias"},
 		{Name: "users", File: "users.csv", Key: "email", Value: "user_uuid", Dir: "../testdata/gorgias"},
 	}},
+	"ezimanager-to-mykaarma": {input: "../testdata/ezimanager/messages.jsonl", lookups: []transform.LookupSpec{
+		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/ezimanager"},
+		{Name: "departments", File: "departments.csv", Key: "key", Value: "department_uuid", Dir: "../testdata/ezimanager"},
+	}},
 	"superoffice-to-mykaarma": {input: "../testdata/superoffice/messages.jsonl", lookups: []transform.LookupSpec{
 		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/superoffice"},
 		{Name: "departments", File: "departments.csv", Key: "key", Value: "department_uuid", Dir: "../testdata/superoffice"},

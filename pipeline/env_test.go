@@ -11,3 +11,5 @@ func loadWithEnv(h *harness, env map[string]string) (*job.Job, error) {
 }
 
 func replaceAll(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") + "\n" }

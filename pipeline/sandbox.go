@@ -42,6 +42,11 @@ func (s *sandboxes) get() *sandbox.Running {
 		cfg.Gorgias.Email = j.SourceValue("username")
 		cfg.Gorgias.APIKey = j.SourceValue("api_key")
 		cfg.Tracezilla.Token = j.SourceValue("token")
+		cfg.EziManager.Email = j.SourceValue("email")
+		cfg.EziManager.Password = j.SourceValue("password")
+		if cfg.EziManager.Messages == 0 {
+			cfg.EziManager.Messages = 500
+		}
 		cfg.SuperOffice.Token = j.SourceValue("token")
 		cfg.SuperOffice.Ticket = j.SourceValue("ticket")
 		cfg.SuperOffice.AppToken = j.SourceValue("app_token")

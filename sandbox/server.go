@@ -18,8 +18,12 @@ const TracezillaBase = "/tracezilla/api/v1"
 // API is at {prefix}/{CustNNNNN}/api/v1, its state at {prefix}/api/state/….
 const SuperOfficePrefix = "/superoffice"
 
+// EziManagerBase is where the EziManager fake is mounted.
+const EziManagerBase = "/ezimanager"
+
 // Config configures every fake of a Server.
 type Config struct {
+	EziManager  EziManagerConfig
 	MyKaarma    MyKaarmaConfig
 	Gorgias     GorgiasConfig
 	Tracezilla  TracezillaConfig
@@ -32,18 +36,20 @@ type Server struct {
 	Gorgias     *Gorgias
 	Tracezilla  *Tracezilla
 	SuperOffice *SuperOffice
+	EziManager  *EziManager
 	Handler     http.Handler
 }
 
 // New builds the fakes.
 func New(cfg Config) *Server {
 	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias), Tracezilla: NewTracezilla(cfg.Tracezilla),
-		SuperOffice: NewSuperOffice(cfg.SuperOffice)}
+		SuperOffice: NewSuperOffice(cfg.SuperOffice), EziManager: NewEziManager(cfg.EziManager)}
 	mux := http.NewServeMux()
 	mux.Handle(MyKaarmaBase+"/", s.MyKaarma.Handler(MyKaarmaBase))
 	mux.Handle(GorgiasBase+"/", s.Gorgias.Handler(GorgiasBase))
 	mux.Handle(TracezillaBase+"/", s.Tracezilla.Handler(TracezillaBase))
 	mux.Handle(SuperOfficePrefix+"/", s.SuperOffice.Handler(SuperOfficePrefix))
+	mux.Handle(EziManagerBase+"/", s.EziManager.Handler(EziManagerBase))
 	s.Handler = mux
 	return s
 }
@@ -57,6 +63,8 @@ func (r *Running) VendorURL(kind string) string {
 		return r.ts.URL + GorgiasBase
 	case "tracezilla":
 		return r.ts.URL + TracezillaBase + "/" + r.Tracezilla.cfg.Team
+	case "ezimanager":
+		return r.ts.URL + EziManagerBase + "/"
 	case "superoffice":
 		return r.ts.URL + SuperOfficePrefix + "/" + r.SuperOffice.cfg.Tenant + "/api/v1"
 	}

@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/msgmigrate/msgmigrate/extract/csv"         // csv
+	_ "github.com/msgmigrate/msgmigrate/extract/ezimanager"  // ezimanager
 	_ "github.com/msgmigrate/msgmigrate/extract/gorgias"     // gorgias
 	_ "github.com/msgmigrate/msgmigrate/extract/jsonl"       // jsonl
 	_ "github.com/msgmigrate/msgmigrate/extract/parquet"     // parquet

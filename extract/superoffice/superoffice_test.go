@@ -67,7 +67,9 @@ func readAll(t *testing.T, src extract.Source) ([]map[string]any, error) {
 func TestConformanceWithBearer(t *testing.T) {
 	s := fake(t, sandbox.SuperOfficeConfig{Messages: 420})
 	extracttest.Run(t, extracttest.Fixture{
-		Open:    func(t *testing.T) extract.Source { return openSource(t, "url: "+s.VendorURL("superoffice")+"\ntoken: bearer-tok\ntop: 100\n") },
+		Open: func(t *testing.T) extract.Source {
+			return openSource(t, "url: "+s.VendorURL("superoffice")+"\ntoken: bearer-tok\ntop: 100\n")
+		},
 		Records: want(t, s.SuperOffice.Rows()),
 	})
 }

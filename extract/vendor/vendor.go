@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -37,7 +38,7 @@ type Client struct {
 	Authorize func(*http.Request)
 	// ErrorText reads the vendor's error body, for messages.
 	ErrorText func(body []byte) string
-	Requests  int
+	Requests  atomic.Int64 // safe for sources that fetch concurrently
 }
 
 // NewClient builds a client; rate and burst are the defaults for the
@@ -76,7 +77,7 @@ func (c *Client) GetJSON(ctx context.Context, url string, v any) error {
 		if err := c.Limiter.Wait(ctx); err != nil {
 			return err
 		}
-		c.Requests++
+		c.Requests.Add(1)
 		err := c.get(ctx, url, v)
 		if err == nil {
 			return nil

@@ -1,0 +1,321 @@
+// Package ezimanager is the "ezimanager" source. EziManager documents no
+// list endpoint, so the messages to read are named by a file of GUIDs (one a
+// line, or a column of a CSV file), and each is fetched with
+// GET api/message/{guid}, several at a time, handed out in the file's order.
+package ezimanager
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	api "github.com/msgmigrate/msgmigrate/api/ezimanager"
+	"github.com/msgmigrate/msgmigrate/config"
+	"github.com/msgmigrate/msgmigrate/extract"
+	"github.com/msgmigrate/msgmigrate/extract/csv"
+	"github.com/msgmigrate/msgmigrate/extract/jsonl"
+	"github.com/msgmigrate/msgmigrate/extract/vendor"
+	"github.com/msgmigrate/msgmigrate/load"
+	"github.com/msgmigrate/msgmigrate/msg"
+)
+
+func init() { extract.Register("ezimanager", open) }
+
+// Config is the ezimanager source's part of a job file.
+type Config struct {
+	Kind     string `yaml:"kind"`
+	URL      string `yaml:"url"` // e.g. https://au2.ezimanager.cloud/
+	Email    string `yaml:"email"`
+	Password string `yaml:"password"`
+	// TokenHeader is how the session token is presented, "Header: prefix";
+	// the vendor does not document it. Default "Authorization: Bearer".
+	TokenHeader string `yaml:"token_header"`
+	IDs         string `yaml:"ids"`        // file of GUIDs, one a line, or a CSV file
+	IDsColumn   string `yaml:"ids_column"` // the CSV column holding them
+	Concurrency int    `yaml:"concurrency"`
+	// rate (no published limit: default unlimited), burst, timeout, retry.
+	vendor.HTTPConfig `yaml:",inline"`
+}
+
+// Source fetches the messages the ids file names.
+type Source struct {
+	base   string
+	client *vendor.Client
+	cfg    Config
+	header string
+	prefix string
+
+	ids      idReader
+	window   []chan result
+	fill     int
+	tokenMu  sync.Mutex // guards token
+	token    string
+	loginMu  sync.Mutex // one login at a time
+	loggedIn bool
+}
+
+type result struct {
+	rec *msg.Record
+	err error
+}
+
+func open(_ context.Context, sec config.Section, env extract.Env) (extract.Source, error) {
+	var c Config
+	if err := sec.Decode(&c); err != nil {
+		return nil, err
+	}
+	raw, err := env.URL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	u, err := load.CheckURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if c.Email == "" || c.Password == "" {
+		return nil, fmt.Errorf("%s: source.email and source.password are required for ezimanager (password: ${EZIMANAGER_PASSWORD})", sec.File)
+	}
+	if c.IDs == "" {
+		return nil, fmt.Errorf("%s: source.ids is required for ezimanager: it documents no list endpoint, so name the message GUIDs in a file", sec.File)
+	}
+	if c.TokenHeader == "" {
+		c.TokenHeader = "Authorization: Bearer"
+	}
+	name, prefix, _ := strings.Cut(c.TokenHeader, ":")
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%s: source.token_header %q: want \"Header-Name: prefix\"", sec.File, c.TokenHeader)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	path := c.IDs
+	if !filepath.IsAbs(path) && sec.Dir != "" {
+		path = filepath.Join(sec.Dir, path)
+	}
+	ids, err := openIDs(path, c.IDs, c.IDsColumn)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{base: strings.TrimSuffix(u.String(), "/") + "/", cfg: c, header: strings.TrimSpace(name), prefix: strings.TrimSpace(prefix), ids: ids}
+	s.client = vendor.NewClient("ezimanager", c.HTTPConfig, 0, 1)
+	s.client.Authorize = func(r *http.Request) {
+		s.tokenMu.Lock()
+		tok := s.token
+		s.tokenMu.Unlock()
+		v := tok
+		if s.prefix != "" {
+			v = s.prefix + " " + tok
+		}
+		r.Header.Set(s.header, v)
+	}
+	s.client.ErrorText = func(body []byte) string {
+		var e api.Error
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return e.Message
+		}
+		return strings.TrimSpace(string(body))
+	}
+	return s, nil
+}
+
+// login creates a session token.
+func (s *Source) login(ctx context.Context) error {
+	body, _ := json.Marshal(api.TokenRequest{Email: s.cfg.Email, Password: s.cfg.Password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"api/session/CreateToken", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("ezimanager: creating a session token: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ezimanager: creating a session token: %w", load.Classify(resp.StatusCode, "", s.client.ErrorText(b), "", time.Now()))
+	}
+	var tok string
+	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {
+		return errors.New("ezimanager: creating a session token: the answer is not a token")
+	}
+	s.tokenMu.Lock()
+	s.token = tok
+	s.tokenMu.Unlock()
+	return nil
+}
+
+// Next returns the next message, in the ids file's order.
+func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !s.loggedIn {
+		if err := s.login(ctx); err != nil {
+			return nil, err
+		}
+		s.loggedIn = true
+	}
+	// Keep the window full: up to concurrency fetches under way.
+	for len(s.window) < s.cfg.Concurrency {
+		id, origin, err := s.ids.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		ch := make(chan result, 1)
+		s.window = append(s.window, ch)
+		if err != nil {
+			ch <- result{err: err}
+			continue
+		}
+		go func() { ch <- s.fetch(ctx, id, origin) }()
+	}
+	if len(s.window) == 0 {
+		return nil, io.EOF
+	}
+	head := s.window[0]
+	s.window = s.window[1:]
+	select {
+	case r := <-head:
+		return r.rec, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) result {
+	origin := msg.Origin{Source: "ezimanager", ID: id}
+	var raw json.RawMessage
+	err := s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
+	var perm *load.PermanentError
+	if errors.As(err, &perm) && strings.Contains(perm.Error(), "HTTP 401") {
+		// Sessions expire: log in again, once, and try again.
+		if lerr := s.relogin(ctx); lerr != nil {
+			return result{err: lerr}
+		}
+		err = s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
+	}
+	switch {
+	case errors.As(err, &perm) && strings.Contains(perm.Error(), "HTTP 404"):
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("not found (named at %s)", idOrigin)}}
+	case errors.As(err, &perm):
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}}
+	case err != nil:
+		return result{err: err} // retries exhausted or stopped: the run ends
+	}
+	fields, err := jsonl.Decode(raw)
+	if err != nil {
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}}
+	}
+	return result{rec: &msg.Record{Origin: origin, Fields: fields}}
+}
+
+// relogin replaces the token, once for all the fetches that saw it expire.
+func (s *Source) relogin(ctx context.Context) error {
+	s.tokenMu.Lock()
+	old := s.token
+	s.tokenMu.Unlock()
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	s.tokenMu.Lock()
+	changed := s.token != old
+	s.tokenMu.Unlock()
+	if changed {
+		return nil
+	}
+	return s.login(ctx)
+}
+
+// Close closes the ids file.
+func (s *Source) Close() error {
+	s.client.HTTP.CloseIdleConnections()
+	return s.ids.close()
+}
+
+// idReader yields GUIDs with the origin that named them.
+type idReader interface {
+	next() (string, msg.Origin, error)
+	close() error
+}
+
+func openIDs(path, name, column string) (idReader, error) {
+	if column != "" {
+		src, err := csv.Open(path, name, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("ezimanager ids: %w", err)
+		}
+		return &csvIDs{src: src, column: column}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ezimanager ids: %w", err)
+	}
+	return &lineIDs{f: f, sc: bufio.NewScanner(f), name: name}, nil
+}
+
+type lineIDs struct {
+	f    *os.File
+	sc   *bufio.Scanner
+	name string
+	line int
+}
+
+func (l *lineIDs) next() (string, msg.Origin, error) {
+	for l.sc.Scan() {
+		l.line++
+		t := strings.TrimSpace(strings.TrimPrefix(l.sc.Text(), "\xEF\xBB\xBF"))
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		return checkGUID(t, msg.Origin{Source: l.name, Line: l.line})
+	}
+	if err := l.sc.Err(); err != nil {
+		return "", msg.Origin{}, err
+	}
+	return "", msg.Origin{}, io.EOF
+}
+
+func (l *lineIDs) close() error { return l.f.Close() }
+
+type csvIDs struct {
+	src    *csv.Source
+	column string
+}
+
+func (c *csvIDs) next() (string, msg.Origin, error) {
+	rec, err := c.src.Next(context.Background())
+	if err != nil {
+		var me *msg.Error
+		if errors.As(err, &me) {
+			return "", me.Origin, err
+		}
+		return "", msg.Origin{}, err
+	}
+	v, _ := rec.Fields[c.column].(string)
+	if v == "" {
+		return "", rec.Origin, &msg.Error{Origin: rec.Origin, Stage: msg.StageRead, Err: fmt.Errorf("column %q is empty or missing", c.column)}
+	}
+	return checkGUID(v, rec.Origin)
+}
+
+func (c *csvIDs) close() error { return c.src.Close() }
+
+func checkGUID(v string, origin msg.Origin) (string, msg.Origin, error) {
+	u, err := uuid.Parse(strings.Trim(v, "{}"))
+	if err != nil {
+		return "", origin, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("%q is not a message GUID", v)}
+	}
+	return u.String(), origin, nil
+}
