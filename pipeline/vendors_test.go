@@ -151,7 +151,7 @@ sink:
 // run reads them again and sends nothing; ids added later are all it sends.
 func TestEziManagerMigrationSendsOnlyNewIDs(t *testing.T) {
 	fake := sandbox.Start(sandbox.Config{
-		EziManager: sandbox.EziManagerConfig{Email: "ops@store.example", Password: "pw", Messages: 1500, TokenUses: 400,
+		EziManager: sandbox.EziManagerConfig{Email: "ops@store.example", Password: "pw", Messages: 2000, TokenUses: 400,
 			Faults: sandbox.Faults{ServerError: 0.05, Throttle: 0.05, Seed: 7}},
 		MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p", Faults: sandbox.Faults{ServerError: 0.05, Seed: 8}},
 	})
@@ -189,10 +189,10 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, retry: {base_dela
 		return rep
 	}
 	rep := run()
-	assert.Equal(t, int64(1500), rep.Loaded)
+	assert.Equal(t, int64(2000), rep.Loaded)
 	accepted := fake.MyKaarma.Stats.Accepted.Load()
 	rep = run()
-	assert.Equal(t, int64(1500), rep.SkippedBy.AlreadyLoaded)
+	assert.Equal(t, int64(2000), rep.SkippedBy.AlreadyLoaded)
 	assert.Equal(t, accepted, fake.MyKaarma.Stats.Accepted.Load(), "nothing sent")
 	fresh := fake.EziManager.Generate(20, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, m := range fresh {
@@ -201,5 +201,35 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, retry: {base_dela
 	writeIDs(ids)
 	rep = run()
 	assert.Equal(t, int64(20), rep.Loaded)
-	assert.Equal(t, int64(1520), fake.MyKaarma.Unique())
+	assert.Equal(t, int64(2020), fake.MyKaarma.Unique())
+}
+
+// Extraction overlaps loading: the first batch reaches the target long
+// before the last page is fetched.
+func TestExtractionOverlapsLoading(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{
+		Gorgias:  sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: 3000, BucketSize: 1000, LeakPerSecond: 1000, Faults: sandbox.Faults{Latency: 10 * time.Millisecond}},
+		MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"},
+	})
+	defer fake.Close()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	repo := filepath.Dir(wd)
+	jobPath := filepath.Join(t.TempDir(), "g.yaml")
+	require.NoError(t, os.WriteFile(jobPath, []byte(replaceAll(`source: {kind: gorgias, url: sandbox, username: e, api_key: k, rate: 1000/s, limit: 50}
+mapping: builtin:gorgias-to-mykaarma
+lookups:
+  customers:   {file: REPO/testdata/gorgias/customers.csv, key: email, value: customer_uuid}
+  departments: {file: REPO/testdata/gorgias/departments.csv, key: channel, value: department_uuid}
+  users:       {file: REPO/testdata/gorgias/users.csv, key: email, value: user_uuid}
+sink: {kind: mykaarma, url: sandbox, username: u, password: p, batch: {max_items: 20, linger: 20ms}}
+`, "REPO", repo)), 0o644))
+	j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	require.Equal(t, int64(3000), rep.Loaded)
+	first, last := time.Unix(0, fake.MyKaarma.Stats.FirstAt.Load()), time.Unix(0, fake.Gorgias.Stats.LastAt.Load())
+	assert.True(t, first.Before(last), "first send %v, last page %v", first, last)
+	assert.Greater(t, last.Sub(first), 200*time.Millisecond, "long before: most pages come after the first send")
 }

@@ -38,6 +38,7 @@ type Gorgias struct {
 	bucket *bucket
 	Stats  struct {
 		Requests, Throttled, Faulted atomic.Int64
+		LastAt                       atomic.Int64 // unix nanoseconds of the last request
 	}
 	mu      sync.Mutex
 	expired time.Time     // cursors issued before this are expired
@@ -152,6 +153,7 @@ type gorgiasCursor struct {
 
 func (g *Gorgias) list(w http.ResponseWriter, r *http.Request) {
 	g.Stats.Requests.Add(1)
+	g.Stats.LastAt.Store(time.Now().UnixNano())
 	f := g.cfg.Faults
 	if !sleepCtx(r, f.Latency+g.dice.duration(f.Jitter)) {
 		return

@@ -48,6 +48,7 @@ type MyKaarmaStats struct {
 	Throttled atomic.Int64
 	Faulted   atomic.Int64 // 5xx, drops and garbled answers
 	Items     atomic.Int64 // items received in answered requests
+	FirstAt   atomic.Int64 // unix nanoseconds of the first request
 }
 
 // MyKaarma fakes PUT /department/{d}/customer/{c}/communication/historical.
@@ -95,6 +96,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 func (m *MyKaarma) historical(w http.ResponseWriter, r *http.Request) {
 	m.Stats.Requests.Add(1)
+	m.Stats.FirstAt.CompareAndSwap(0, time.Now().UnixNano())
 	f := m.cfg.Faults
 	if !sleepCtx(r, f.Latency+m.dice.duration(f.Jitter)) {
 		return

@@ -35,6 +35,7 @@ func faultFlags(c *cobra.Command, f *sandbox.Faults) {
 func sandboxCmd(g *globals) *cobra.Command {
 	var addr string
 	var cfg sandbox.MyKaarmaConfig
+	var messages int
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -42,14 +43,25 @@ func sandboxCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
-			srv := sandbox.New(sandbox.Config{MyKaarma: cfg})
+			all := sandbox.Config{
+				MyKaarma:    cfg,
+				Gorgias:     sandbox.GorgiasConfig{Email: envOr("GORGIAS_EMAIL", "ops@shop.example"), APIKey: envOr("GORGIAS_API_KEY", "sandbox"), Messages: messages},
+				Tracezilla:  sandbox.TracezillaConfig{Token: envOr("TRACEZILLA_TOKEN", "sandbox"), Messages: messages},
+				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages},
+				EziManager:  sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
+			}
+			srv := sandbox.New(all)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
 			base := "http://" + ln.Addr().String()
-			fmt.Fprintf(g.stdout, "msgmigrate sandbox on %s\n  mykaarma: %s%s (Basic auth from $MYKAARMA_USER/$MYKAARMA_PASSWORD, default sandbox/sandbox)\n",
-				base, base, sandbox.MyKaarmaBase)
+			fmt.Fprintf(g.stdout, "msgmigrate sandbox on %s (credentials from the environment, default: the examples' defaults)\n", base)
+			fmt.Fprintf(g.stdout, "  mykaarma    (sink):   %s%s\n", base, sandbox.MyKaarmaBase)
+			fmt.Fprintf(g.stdout, "  gorgias     (source): %s%s  (%d messages)\n", base, sandbox.GorgiasBase, messages)
+			fmt.Fprintf(g.stdout, "  superoffice (source): %s%s/Cust12345/api/v1  (state: %s%s/api/state/Cust12345)\n", base, sandbox.SuperOfficePrefix, base, sandbox.SuperOfficePrefix)
+			fmt.Fprintf(g.stdout, "  tracezilla  (source): %s%s/demo-team\n", base, sandbox.TracezillaBase)
+			fmt.Fprintf(g.stdout, "  ezimanager  (source): %s%s/  (ids: testdata/ezimanager/ids.txt)\n", base, sandbox.EziManagerBase)
 			hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -66,6 +78,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8089", "address to listen on")
+	c.Flags().IntVar(&messages, "messages", 500, "messages each source fake serves")
 	c.Flags().IntVar(&cfg.MaxItems, "max-items", 0, "items per request before a 400 (0 = 1000)")
 	c.Flags().IntVar(&cfg.MaxBodyBytes, "max-body", 0, "body bytes before a 413 (0 = 4 MiB)")
 	faultFlags(c, &cfg.Faults)
