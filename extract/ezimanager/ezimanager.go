@@ -198,14 +198,19 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) result {
 	origin := msg.Origin{Source: "ezimanager", ID: id}
 	var raw json.RawMessage
-	err := s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
+	var err error
 	var perm *load.PermanentError
-	if errors.As(err, &perm) && strings.Contains(perm.Error(), "HTTP 401") {
-		// Sessions expire: log in again, once, and try again.
-		if lerr := s.relogin(ctx); lerr != nil {
+	for try := 0; ; try++ {
+		used := s.currentToken()
+		err = s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
+		if !errors.As(err, &perm) || !strings.Contains(perm.Error(), "HTTP 401") || try == maxRelogins {
+			break
+		}
+		// Sessions expire: log in again (unless another fetch already did)
+		// and try again.
+		if lerr := s.relogin(ctx, used); lerr != nil {
 			return result{err: lerr}
 		}
-		err = s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
 	}
 	switch {
 	case errors.As(err, &perm) && strings.Contains(perm.Error(), "HTTP 404"):
@@ -222,18 +227,22 @@ func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) resu
 	return result{rec: &msg.Record{Origin: origin, Fields: fields}}
 }
 
-// relogin replaces the token, once for all the fetches that saw it expire.
-func (s *Source) relogin(ctx context.Context) error {
+// maxRelogins bounds how often one fetch logs in again.
+const maxRelogins = 3
+
+func (s *Source) currentToken() string {
 	s.tokenMu.Lock()
-	old := s.token
-	s.tokenMu.Unlock()
+	defer s.tokenMu.Unlock()
+	return s.token
+}
+
+// relogin replaces the token the failed request used — once for all the
+// fetches that saw it expire.
+func (s *Source) relogin(ctx context.Context, used string) error {
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
-	s.tokenMu.Lock()
-	changed := s.token != old
-	s.tokenMu.Unlock()
-	if changed {
-		return nil
+	if s.currentToken() != used {
+		return nil // renewed meanwhile
 	}
 	return s.login(ctx)
 }
