@@ -42,6 +42,7 @@ type Entry struct {
 	Code     string
 	Error    string
 	Payload  []byte // kept for failed items only, for `retry`
+	Kept     []byte // source fields the mapping keeps for a write-back (JSON)
 	RunID    int64
 	LoadedAt time.Time
 }
@@ -77,6 +78,7 @@ CREATE TABLE IF NOT EXISTS items (
 	code       TEXT NOT NULL DEFAULT '',
 	error      TEXT NOT NULL DEFAULT '',
 	payload    BLOB,
+	kept       TEXT,
 	run_id     INTEGER NOT NULL,
 	updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -93,6 +95,7 @@ CREATE TABLE IF NOT EXISTS log (
 	code       TEXT NOT NULL DEFAULT '',
 	error      TEXT NOT NULL DEFAULT '',
 	payload    BLOB,
+	kept       TEXT,
 	run_id     INTEGER NOT NULL,
 	updated_at TEXT NOT NULL
 );
@@ -157,6 +160,10 @@ func open(path string, forRun bool) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
 	l := &Ledger{db: db, path: path}
 	if forRun {
 		if l.unlock, err = lock(path); err != nil {
@@ -174,6 +181,58 @@ func open(path string, forRun bool) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// migrate brings a ledger written by an earlier version up to date.
+func migrate(db *sql.DB) error {
+	for _, table := range []string{"items", "log"} {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = 'kept'`, table).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := db.Exec(`ALTER TABLE ` + table + ` ADD COLUMN kept TEXT`); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Loaded calls fn with every loaded item, kept fields included.
+func (l *Ledger) Loaded(fn func(Entry) error) error {
+	// The log of a run not merged yet counts too (a read-only look merges
+	// nothing).
+	rows, err := l.db.Query(`
+		WITH latest AS (SELECT * FROM log WHERE id IN (SELECT max(id) FROM log WHERE status = 'loaded' GROUP BY key))
+		SELECT key, route, origin, target_id, COALESCE(kept, ''), updated_at FROM (
+			SELECT key, route, origin, target_id, kept, updated_at FROM items
+			WHERE status = 'loaded' AND key NOT IN (SELECT key FROM latest)
+			UNION ALL
+			SELECT key, route, origin, target_id, kept, updated_at FROM latest
+		) ORDER BY updated_at, key`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := Entry{Status: Loaded}
+		var route, kept, updated string
+		if err := rows.Scan(&e.Key, &route, &e.Origin, &e.TargetID, &kept, &updated); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(route), &e.Route); err != nil {
+			return fmt.Errorf("ledger: item %s: bad route %q: %w", e.Key, route, err)
+		}
+		if kept != "" {
+			e.Kept = []byte(kept)
+		}
+		e.LoadedAt, _ = time.Parse(time.RFC3339Nano, updated)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // Path is the ledger's file.
@@ -289,8 +348,8 @@ func (l *Ledger) Write(runID int64, items []Entry, failures []RecordFailure) ([]
 	ts := now()
 	ids := make([]int64, len(items))
 	if len(items) > 0 {
-		st, err := tx.Prepare(`INSERT INTO log(key, route, origin, hash, status, target_id, attempts, code, error, payload, run_id, updated_at)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := tx.Prepare(`INSERT INTO log(key, route, origin, hash, status, target_id, attempts, code, error, payload, kept, run_id, updated_at)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: %w", err)
 		}
@@ -308,7 +367,11 @@ func (l *Ledger) Write(runID int64, items []Entry, failures []RecordFailure) ([]
 			if e.Status == Failed {
 				payload = e.Payload
 			}
-			res, err := st.Exec(e.Key, rj, e.Origin, e.Hash, e.Status, e.TargetID, e.Attempts, e.Code, e.Error, payload, runID, ts)
+			var kept any
+			if len(e.Kept) > 0 {
+				kept = string(e.Kept)
+			}
+			res, err := st.Exec(e.Key, rj, e.Origin, e.Hash, e.Status, e.TargetID, e.Attempts, e.Code, e.Error, payload, kept, runID, ts)
 			if err != nil {
 				return nil, fmt.Errorf("ledger: %w", err)
 			}
@@ -369,12 +432,12 @@ func (l *Ledger) Compact(newKey func(string)) error {
 	}
 	// "ORDER BY key, id": the B-tree is filled in order, and of two outcomes
 	// of one key the later one is applied last.
-	if _, err := tx.Exec(`INSERT INTO items(key, route, origin, hash, status, target_id, attempts, code, error, payload, run_id, updated_at)
-		SELECT key, route, origin, hash, status, target_id, attempts, code, error, payload, run_id, updated_at FROM log WHERE true ORDER BY key, id
+	if _, err := tx.Exec(`INSERT INTO items(key, route, origin, hash, status, target_id, attempts, code, error, payload, kept, run_id, updated_at)
+		SELECT key, route, origin, hash, status, target_id, attempts, code, error, payload, kept, run_id, updated_at FROM log WHERE true ORDER BY key, id
 		ON CONFLICT(key) DO UPDATE SET route = excluded.route, origin = excluded.origin, hash = excluded.hash,
 			status = excluded.status, target_id = excluded.target_id, attempts = items.attempts + excluded.attempts,
-			code = excluded.code, error = excluded.error, payload = excluded.payload, run_id = excluded.run_id,
-			updated_at = excluded.updated_at
+			code = excluded.code, error = excluded.error, payload = excluded.payload, kept = excluded.kept,
+			run_id = excluded.run_id, updated_at = excluded.updated_at
 		WHERE items.status != 'loaded' OR excluded.status = 'loaded'`); err != nil {
 		return fmt.Errorf("ledger: compacting: %w", err)
 	}

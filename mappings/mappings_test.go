@@ -16,7 +16,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	_ "github.com/msgmigrate/msgmigrate/api/ezimanager"
+	_ "github.com/msgmigrate/msgmigrate/api/gorgias"
 	_ "github.com/msgmigrate/msgmigrate/api/mykaarma"
+	_ "github.com/msgmigrate/msgmigrate/api/superoffice"
+	_ "github.com/msgmigrate/msgmigrate/api/tracezilla"
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/csv"
 	"github.com/msgmigrate/msgmigrate/extract/jsonl"
@@ -51,6 +55,10 @@ var fixtures = map[string]fixture{
 		{Name: "departments", File: "departments.csv", Key: "key", Value: "department_uuid", Dir: "../testdata/superoffice"},
 		{Name: "users", File: "users.csv", Key: "associate", Value: "user_uuid", Dir: "../testdata/superoffice"},
 	}},
+	"writeback-gorgias":     {input: "../testdata/writeback/gorgias.jsonl"},
+	"writeback-tracezilla":  {input: "../testdata/writeback/tracezilla.jsonl"},
+	"writeback-superoffice": {input: "../testdata/writeback/superoffice.jsonl"},
+	"writeback-ezimanager":  {input: "../testdata/writeback/ezimanager.jsonl"},
 	"tracezilla-to-mykaarma": {input: "../testdata/tracezilla/messages.jsonl", lookups: []transform.LookupSpec{
 		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/tracezilla"},
 		{Name: "departments", File: "departments.csv", Key: "model", Value: "department_uuid", Dir: "../testdata/tracezilla"},

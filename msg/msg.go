@@ -50,6 +50,8 @@ type Item struct {
 	// Source is the source record packed by EncodeFields, for the failures
 	// file.
 	Source []byte
+	// Kept is the source fields the mapping keeps in the ledger (JSON).
+	Kept []byte
 
 	// While an item waits in an open batch, a run keeps its payload and
 	// source on disk (PayloadRef, SourceRef) and Payload and Source are nil:

@@ -72,8 +72,15 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 					"failed", r.c.failed.Load(), "records_per_s", int64(rate), "in_flight", inFlight, "retries", retries}
 				if sized != nil {
 					if d, tot := sized.Progress(); tot > 0 && d > 0 {
+						// Read is not done: a record counts once it settled,
+						// so the source's share is scaled by the share of
+						// what was read that has settled.
 						pct := float64(d) / float64(tot)
-						eta := time.Duration(float64(time.Since(start)) * (1 - pct) / pct)
+						if read > 0 {
+							settled := r.c.loaded.Load() + r.c.skipped() + r.c.failed.Load()
+							pct *= float64(settled) / float64(read)
+						}
+						eta := time.Duration(float64(time.Since(start)) * (1 - pct) / max(pct, 1e-9))
 						attrs = append(attrs, "done_pct", int(pct*100), "eta", eta.Round(time.Second).String())
 					}
 				}

@@ -37,27 +37,27 @@ func (s *sandboxes) get() *sandbox.Running {
 	if s.running == nil {
 		j := s.r.job
 		cfg := s.r.opts.SandboxConfig
-		cfg.MyKaarma.Username = j.SinkValue("username")
-		cfg.MyKaarma.Password = j.SinkValue("password")
-		cfg.Gorgias.Email = j.SourceValue("username")
-		cfg.Gorgias.APIKey = j.SourceValue("api_key")
-		cfg.Tracezilla.Token = j.SourceValue("token")
-		cfg.EziManager.Email = j.SourceValue("email")
-		cfg.EziManager.Password = j.SourceValue("password")
-		if cfg.EziManager.Messages == 0 {
-			cfg.EziManager.Messages = 500
+		// Each fake takes the credentials of the job's section of its kind,
+		// whether the job reads from it or writes to it.
+		val := func(kind, key string) string {
+			switch {
+			case j.SinkKind == kind:
+				return j.SinkValue(key)
+			case j.SourceKind == kind:
+				return j.SourceValue(key)
+			}
+			return ""
 		}
-		cfg.SuperOffice.Token = j.SourceValue("token")
-		cfg.SuperOffice.Ticket = j.SourceValue("ticket")
-		cfg.SuperOffice.AppToken = j.SourceValue("app_token")
-		if cfg.SuperOffice.Messages == 0 {
-			cfg.SuperOffice.Messages = 500
-		}
-		if cfg.Tracezilla.Messages == 0 {
-			cfg.Tracezilla.Messages = 500
-		}
-		if cfg.Gorgias.Messages == 0 {
-			cfg.Gorgias.Messages = 500 // something to migrate in a demo
+		cfg.MyKaarma.Username, cfg.MyKaarma.Password = val("mykaarma", "username"), val("mykaarma", "password")
+		cfg.Gorgias.Email, cfg.Gorgias.APIKey = val("gorgias", "username"), val("gorgias", "api_key")
+		cfg.Tracezilla.Token = val("tracezilla", "token")
+		cfg.SuperOffice.Token, cfg.SuperOffice.Ticket, cfg.SuperOffice.AppToken = val("superoffice", "token"), val("superoffice", "ticket"), val("superoffice", "app_token")
+		cfg.EziManager.Email, cfg.EziManager.Password = val("ezimanager", "email"), val("ezimanager", "password")
+		// Something to migrate in a demo: the same messages in every process.
+		for _, n := range []*int{&cfg.Gorgias.Messages, &cfg.Tracezilla.Messages, &cfg.SuperOffice.Messages, &cfg.EziManager.Messages} {
+			if *n == 0 {
+				*n = 500
+			}
 		}
 		s.running = sandbox.Start(cfg)
 		s.started = true

@@ -36,6 +36,7 @@ type EziManager struct {
 	Stats struct{ Requests, Faulted, Tokens atomic.Int64 }
 	mu    sync.Mutex
 	msgs  map[string]api.Message
+	saves map[string]int
 	order []string
 	token string
 	uses  int
@@ -96,6 +97,7 @@ func (e *EziManager) Handler(base string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+base+"/api/session/CreateToken", e.createToken)
 	mux.HandleFunc("GET "+base+"/api/message/{id}", e.get)
+	mux.HandleFunc("PUT "+base+"/api/message/{id}", e.put)
 	return mux
 }
 
@@ -164,4 +166,66 @@ func (e *EziManager) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// Saves returns how many times a message was saved.
+func (e *EziManager) Saves(id string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.saves[id]
+}
+
+// put handles PUT api/message/{id}.
+func (e *EziManager) put(w http.ResponseWriter, r *http.Request) {
+	e.Stats.Requests.Add(1)
+	if e.dice.roll(e.cfg.Faults.ServerError) {
+		e.Stats.Faulted.Add(1)
+		writeJSON(w, http.StatusInternalServerError, api.Error{Message: "An error has occurred."})
+		return
+	}
+	e.mu.Lock()
+	tok := e.token
+	e.mu.Unlock()
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if tok == "" || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Message: "Authorization has been denied for this request."})
+		return
+	}
+	id := strings.ToLower(r.PathValue("id"))
+	var m api.Message
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		writeJSON(w, http.StatusBadRequest, api.Error{Message: "The request is invalid: " + err.Error()})
+		return
+	}
+	switch {
+	case m.IdentifierGUID != "" && !strings.EqualFold(m.IdentifierGUID, id):
+		writeJSON(w, http.StatusBadRequest, api.Error{Message: "identifierGuid does not match the id in the path"})
+		return
+	case len([]rune(m.Sender)) > 255 || len([]rune(m.DocumentType)) > 255:
+		writeJSON(w, http.StatusBadRequest, api.Error{Message: "The request is invalid: sender and documentType hold at most 255 characters"})
+		return
+	}
+	for _, t := range []*string{&m.CreatedUtc, m.ReceivedUtc, m.RsvpUtc} {
+		if t != nil && *t != "" {
+			if _, err := time.Parse(api.TimeLayout, *t); err != nil {
+				writeJSON(w, http.StatusBadRequest, api.Error{Message: "The request is invalid: times are written without an offset: " + *t})
+				return
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.msgs[id]; !ok {
+		writeJSON(w, http.StatusNotFound, api.Error{Message: "No message found with id " + id})
+		return
+	}
+	m.IdentifierGUID = id
+	e.msgs[id] = m
+	if e.saves == nil {
+		e.saves = map[string]int{}
+	}
+	e.saves[id]++
+	writeJSON(w, http.StatusOK, id)
 }

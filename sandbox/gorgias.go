@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -43,6 +44,7 @@ type Gorgias struct {
 	mu      sync.Mutex
 	expired time.Time     // cursors issued before this are expired
 	msgs    []api.Message // by created_datetime, then id
+	updates map[int64][]json.RawMessage
 	next    int64
 	rng     *rand.Rand
 }
@@ -139,6 +141,7 @@ func (g *Gorgias) Count() int {
 func (g *Gorgias) Handler(base string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/messages", g.list)
+	mux.HandleFunc("PUT "+base+"/tickets/{ticket_id}/messages/{id}", g.update)
 	mux.HandleFunc(base+"/", func(w http.ResponseWriter, r *http.Request) {
 		gorgiasError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
@@ -277,4 +280,109 @@ func decodeCursor(s string) (gorgiasCursor, error) {
 
 func gorgiasError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, api.Error{Error: msg})
+}
+
+// Updates returns the bodies PUT for a message, in order.
+func (g *Gorgias) Updates(id int64) []json.RawMessage {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.updates[id])
+}
+
+// Message returns one message as it is now.
+func (g *Gorgias) Message(id int64) (api.Message, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.msgs {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return api.Message{}, false
+}
+
+// update handles PUT /api/tickets/{ticket_id}/messages/{id}.
+func (g *Gorgias) update(w http.ResponseWriter, r *http.Request) {
+	g.Stats.Requests.Add(1)
+	ok, wait := g.bucket.take(time.Now())
+	if !ok {
+		g.Stats.Throttled.Add(1)
+		w.Header().Set("Retry-after", retryAfterValue(wait))
+		gorgiasError(w, http.StatusTooManyRequests, "API rate limit exceeded")
+		return
+	}
+	if g.dice.roll(g.cfg.Faults.ServerError) {
+		g.Stats.Faulted.Add(1)
+		gorgiasError(w, http.StatusServiceUnavailable, "service unavailable")
+		return
+	}
+	user, pass, authed := r.BasicAuth()
+	if !authed || subtle.ConstantTimeCompare([]byte(user), []byte(g.cfg.Email)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(pass), []byte(g.cfg.APIKey)) != 1 {
+		gorgiasError(w, http.StatusUnauthorized, "invalid credentials")
+		return
+	}
+	if a := r.URL.Query().Get("action"); a != "" && !slices.Contains(api.Actions, a) {
+		gorgiasError(w, http.StatusBadRequest, "action must be force, retry or cancel")
+		return
+	}
+	ticket, err1 := strconv.ParseInt(r.PathValue("ticket_id"), 10, 64)
+	id, err2 := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err1 != nil || err2 != nil {
+		gorgiasError(w, http.StatusBadRequest, "ticket_id and id must be integers")
+		return
+	}
+	var body struct {
+		Channel    *string `json:"channel"`
+		Via        *string `json:"via"`
+		FromAgent  *bool   `json:"from_agent"`
+		ExternalID *string `json:"external_id"`
+		BodyText   *string `json:"body_text"`
+		BodyHTML   *string `json:"body_html"`
+		Subject    *string `json:"subject"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err := json.Unmarshal(raw, &body); err != nil {
+		gorgiasError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
+		return
+	}
+	switch {
+	case body.Channel == nil || body.Via == nil || body.FromAgent == nil:
+		gorgiasError(w, http.StatusBadRequest, "channel, via and from_agent are required")
+		return
+	case !slices.Contains(api.Channels, *body.Channel):
+		gorgiasError(w, http.StatusBadRequest, "channel: invalid value "+*body.Channel)
+		return
+	case body.ExternalID != nil && len([]rune(*body.ExternalID)) > 255:
+		gorgiasError(w, http.StatusBadRequest, "external_id: at most 255 characters")
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.msgs {
+		m := &g.msgs[i]
+		if m.ID != id || m.TicketID != ticket {
+			continue
+		}
+		m.Channel, m.Via, m.FromAgent = *body.Channel, *body.Via, *body.FromAgent
+		if body.ExternalID != nil {
+			m.ExternalID = body.ExternalID
+		}
+		if body.BodyText != nil {
+			m.BodyText = body.BodyText
+		}
+		if body.BodyHTML != nil {
+			m.BodyHTML = body.BodyHTML
+		}
+		if body.Subject != nil {
+			m.Subject = body.Subject
+		}
+		if g.updates == nil {
+			g.updates = map[int64][]json.RawMessage{}
+		}
+		g.updates[id] = append(g.updates[id], raw)
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	gorgiasError(w, http.StatusNotFound, fmt.Sprintf("message %d of ticket %d not found", id, ticket))
 }

@@ -32,13 +32,15 @@ type SuperOfficeConfig struct {
 // SuperOffice fakes GET /{tenant}/api/v1/TicketMessage (OData) and the
 // state endpoint.
 type SuperOffice struct {
-	cfg   SuperOfficeConfig
-	dice  *dice
-	Stats struct{ Requests, Faulted atomic.Int64 }
-	mu    sync.Mutex
-	rows  []api.Row
-	next  int64
-	rng   *rand.Rand
+	cfg      SuperOfficeConfig
+	dice     *dice
+	Stats    struct{ Requests, Faulted, Sends atomic.Int64 }
+	mu       sync.Mutex
+	rows     []api.Row
+	entities map[int64]map[string]any
+	saves    map[int64]int
+	next     int64
+	rng      *rand.Rand
 }
 
 // NewSuperOffice returns the fake with cfg.Messages generated rows.
@@ -102,6 +104,12 @@ func (s *SuperOffice) Handler(prefix string) http.Handler {
 			ValidUntil: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	})
 	mux.HandleFunc("GET "+prefix+"/{tenant}/api/v1/TicketMessage", s.list)
+	mux.HandleFunc("GET "+prefix+"/{tenant}/api/v1/TicketMessage/{id}", s.getEntity)
+	mux.HandleFunc("PUT "+prefix+"/{tenant}/api/v1/TicketMessage/{id}", s.putEntity)
+	mux.HandleFunc("POST "+prefix+"/{tenant}/api/v1/TicketMessage/{id}/Send", func(w http.ResponseWriter, r *http.Request) {
+		s.Stats.Sends.Add(1) // a migration must never get here
+		writeJSON(w, http.StatusForbidden, api.Error{Error: "sandbox: /Send would really send the message"})
+	})
 	return mux
 }
 
@@ -229,4 +237,95 @@ func (s *SuperOffice) list(w http.ResponseWriter, r *http.Request) {
 		page.NextLink = "http://" + r.Host + r.URL.Path + "?" + nq.Encode()
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// Entity returns a message as the entity API shows it, and how many times it
+// was saved.
+func (s *SuperOffice) Entity(id int64) (map[string]any, int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entities[id]
+	if !ok {
+		for _, r := range s.rows {
+			if r.ID == id {
+				return entityOf(r), 0, true
+			}
+		}
+		return nil, 0, false
+	}
+	return e, s.saves[id], true
+}
+
+func entityOf(r api.Row) map[string]any {
+	return map[string]any{"EjMessageId": r.ID, "CreatedAt": r.CreatedAt, "Author": r.Author, "Slevel": r.Slevel,
+		"Type": r.Type, "Body": r.Body, "HtmlBody": r.HTMLBody, "MessageCategory": r.MessageCategory,
+		"Important": r.Important, "SearchTitle": r.SearchTitle, "CustomFields": map[string]any{}}
+}
+
+// getEntity handles GET /{tenant}/api/v1/TicketMessage/{id}.
+func (s *SuperOffice) getEntity(w http.ResponseWriter, r *http.Request) {
+	s.Stats.Requests.Add(1)
+	if !s.authorized(r) {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Error: "Unauthorized"})
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	e, _, ok := s.Entity(id)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, api.Error{Error: "Not Found", Message: fmt.Sprintf("TicketMessage %d does not exist", id)})
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// putEntity handles PUT /{tenant}/api/v1/TicketMessage/{id}?notify=….
+func (s *SuperOffice) putEntity(w http.ResponseWriter, r *http.Request) {
+	s.Stats.Requests.Add(1)
+	if s.dice.roll(s.cfg.Faults.ServerError) {
+		s.Stats.Faulted.Add(1)
+		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "Service Unavailable"})
+		return
+	}
+	if !s.authorized(r) {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Error: "Unauthorized"})
+		return
+	}
+	if strings.EqualFold(r.URL.Query().Get("notify"), "true") {
+		// Allowed by the vendor, refused here: a migration must never notify.
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: "Bad request", Message: "sandbox: notify=true would notify users"})
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if _, _, ok := s.Entity(id); !ok {
+		writeJSON(w, http.StatusNotFound, api.Error{Error: "Not Found", Message: fmt.Sprintf("TicketMessage %d does not exist", id)})
+		return
+	}
+	var e map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || e == nil {
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: "Bad request", Message: "Entity to save is not in request body."})
+		return
+	}
+	for field, allowed := range map[string][]string{"Slevel": api.Slevels, "Type": api.Types, "MessageCategory": api.Categories} {
+		if v, ok := e[field]; ok && v != nil {
+			name, isText := v.(string)
+			if !isText || !slices.Contains(allowed, name) {
+				writeJSON(w, http.StatusBadRequest, api.Error{Error: "Bad request", Message: fmt.Sprintf("%s %v is not one of %v", field, v, allowed)})
+				return
+			}
+		}
+	}
+	if v, ok := e["EjMessageId"]; ok {
+		if n, isNum := v.(float64); !isNum || int64(n) != id {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: "Bad request", Message: "EjMessageId does not match the id in the path"})
+			return
+		}
+	}
+	s.mu.Lock()
+	if s.entities == nil {
+		s.entities, s.saves = map[int64]map[string]any{}, map[int64]int{}
+	}
+	s.entities[id] = e
+	s.saves[id]++
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, e)
 }

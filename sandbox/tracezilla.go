@@ -37,6 +37,8 @@ type Tracezilla struct {
 	Stats struct{ Requests, Faulted atomic.Int64 }
 	mu    sync.Mutex
 	msgs  []api.Message
+	notes map[string]string
+	marks map[string]int
 	rng   *rand.Rand
 }
 
@@ -86,6 +88,7 @@ func (t *Tracezilla) Messages() []api.Message {
 func (t *Tracezilla) Handler(base string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/{team}/messages", t.list)
+	mux.HandleFunc("PUT "+base+"/{team}/messages/{id}/sent", t.markSent)
 	return mux
 }
 
@@ -183,4 +186,69 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 		out.Links.NextPage = &next
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Sent returns the sent_at and sent_note a message was marked with.
+func (t *Tracezilla) Sent(id string) (sentAt, note string, times int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range t.msgs {
+		if m.ID == id && m.SentAt != nil {
+			sentAt = *m.SentAt
+		}
+	}
+	return sentAt, t.notes[id], t.marks[id]
+}
+
+// markSent handles PUT /{team}/messages/{id}/sent.
+func (t *Tracezilla) markSent(w http.ResponseWriter, r *http.Request) {
+	t.Stats.Requests.Add(1)
+	if t.dice.roll(t.cfg.Faults.ServerError) {
+		t.Stats.Faulted.Add(1)
+		writeJSON(w, http.StatusInternalServerError, api.Error{Message: "Server Error"})
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+t.cfg.Token)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, api.Error{Message: "Unauthenticated."})
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Accept"), "application/json") {
+		writeJSON(w, http.StatusNotAcceptable, api.Error{Message: "Accept must be application/json"})
+		return
+	}
+	var req api.SentRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, api.Error{Message: "The given data was invalid.", Errors: map[string][]string{"body": {err.Error()}}})
+		return
+	}
+	if _, err := time.Parse(api.ZuluLayout, req.SentAt); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, api.Error{Message: "The given data was invalid.",
+			Errors: map[string][]string{"sent_at": {"The sent at must be an ISO-8601 Zulu time stamp."}}})
+		return
+	}
+	id := r.PathValue("id")
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.msgs {
+		if t.msgs[i].ID != id {
+			continue
+		}
+		sent := req.SentAt
+		t.msgs[i].SentAt = &sent
+		if t.notes == nil {
+			t.notes, t.marks = map[string]string{}, map[string]int{}
+		}
+		t.notes[id] = req.SentNote
+		t.marks[id]++
+		writeJSON(w, http.StatusOK, t.msgs[i])
+		return
+	}
+	writeJSON(w, http.StatusNotFound, api.Error{Message: "No query results for model [Message] " + id})
+}
+
+// Remove deletes a message, as if someone removed it in the meantime.
+func (t *Tracezilla) Remove(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.msgs = slices.DeleteFunc(t.msgs, func(m api.Message) bool { return m.ID == id })
 }

@@ -34,13 +34,18 @@ type Field struct {
 	Required bool
 	Items    []Field // for ObjectList: the item's fields (paths relative to the item)
 	Forbid   string  // non-empty: the field may not be mapped, and this says why
+	// TimeLayout formats a Time field; default RFC 3339 UTC with milliseconds.
+	TimeLayout string
 }
 
 // Schema is everything a mapping compiler must know about a sink.
 type Schema struct {
-	Sink   string
-	Route  []string // route parameters, in order
-	Key    string   // path of the field whose value is the item key
+	Sink  string
+	Route []string // route parameters, in order
+	// Key is the path of the field whose value is the item key; empty when
+	// the route names the target record (PUT …/messages/{id}): then the key
+	// is the sink and the route.
+	Key string
 	Fields []Field  // in the order the sink sends them
 	// OneOf lists groups of paths of which at least one must have a value.
 	OneOf [][]string

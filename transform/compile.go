@@ -40,6 +40,7 @@ type Program struct {
 	key    int // index in leaves of Schema.Key
 	oneOf  [][]int
 	Tables map[string]map[string]string
+	keep   []string // source fields the ledger keeps for a write-back
 }
 
 type compiled struct {
@@ -66,7 +67,7 @@ func Compile(m *Mapping, opts Options) (*Program, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: sink %q has no schema (known: %s)", m.File, m.Sink, strings.Join(schema.Sinks(), ", "))
 	}
-	p := &Program{File: m.File, Schema: s, loc: opts.Location, key: -1}
+	p := &Program{File: m.File, Schema: s, loc: opts.Location, key: -1, keep: m.Keep}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -169,7 +170,7 @@ func Compile(m *Mapping, opts Options) (*Program, error) {
 		return nil, err
 	}
 	p.key = slices.IndexFunc(p.leaves, func(l *leaf) bool { return l.path == s.Key })
-	if p.key < 0 {
+	if p.key < 0 && s.Key != "" {
 		return nil, fmt.Errorf("%s: fields.%s is required: it is the item's idempotency key (e.g. %s: uuid5(\"vendor\", string(row.id)))", m.File, s.Key, s.Key)
 	}
 	for _, f := range s.Fields {
@@ -441,15 +442,24 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 			if v, err = coerce(l.field, v, p.loc); err != nil {
 				return nil, fail(l.path, err)
 			}
+			if v == nil && l.field.Required && i != p.key {
+				return nil, fail(l.path, errors.New("no value: the field is required"))
+			}
 		}
 		if s, ok := v.(string); ok && s == "" && i == p.key {
 			v = nil
 		}
 		m.values[i] = v
 	}
-	key, _ := m.values[p.key].(string)
-	if key == "" {
-		return nil, fail(p.Schema.Key, errors.New("no value: the key is required"))
+	var key string
+	if p.key >= 0 {
+		key, _ = m.values[p.key].(string)
+		if key == "" {
+			return nil, fail(p.Schema.Key, errors.New("no value: the key is required"))
+		}
+	} else {
+		// The route names the target record: one key per record there.
+		key = p.Schema.Sink + ":" + route.String()
 	}
 	for gi, group := range p.oneOf {
 		if !slices.ContainsFunc(group, func(i int) bool { return !empty(m.values[i]) }) {
@@ -466,6 +476,17 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	// Separate allocations: the run spills Source and frees it, while the
 	// payload waits in a batch.
 	item := &msg.Item{Key: key, Route: route, Payload: slices.Clone(buf), Source: slices.Clone(src), Origin: rec.Origin}
+	if len(p.keep) > 0 {
+		kept := make(map[string]any, len(p.keep))
+		for _, f := range p.keep {
+			if v, ok := rec.Fields[f]; ok {
+				kept[f] = v
+			}
+		}
+		if b, err := appendAny(nil, kept); err == nil {
+			item.Kept = b
+		}
+	}
 	item.Hash = Hash(route, item.Payload)
 	return item, nil
 }

@@ -164,6 +164,11 @@ func describe(v any) string {
 // appendValue appends v (a coerced value) as JSON. For ObjectList fields with
 // declared items, keys go in the declared order.
 func appendValue(b []byte, f *schema.Field, v any) ([]byte, error) {
+	if t, ok := v.(time.Time); ok && f != nil && f.TimeLayout != "" {
+		b = append(b, '"')
+		b = t.UTC().AppendFormat(b, f.TimeLayout)
+		return append(b, '"'), nil
+	}
 	if f != nil && f.Type == schema.ObjectList && len(f.Items) > 0 {
 		b = append(b, '[')
 		for i, e := range v.([]any) {

@@ -21,6 +21,9 @@ type Mapping struct {
 	Route   []Expr // in file order
 	Fields  []Expr // dotted target path → expression, in file order
 	Lookups []LookupSpec
+	// Keep names source fields the ledger keeps with each loaded item, for
+	// a later write-back (e.g. Gorgias's ticket_id).
+	Keep []string
 }
 
 // Expr is one expression in a mapping file, with where it was written.
@@ -90,6 +93,10 @@ func ParseMapping(file string, data []byte, dir string) (*Mapping, error) {
 			es, err := exprMap(file, "fields", "", v)
 			errs = append(errs, err)
 			m.Fields = append(m.Fields, es...)
+		case "keep":
+			if err := v.Decode(&m.Keep); err != nil {
+				fail(v.Line, "keep must be a list of source field names")
+			}
 		case "lookups":
 			if v.Kind != yaml.MappingNode {
 				fail(v.Line, "lookups must map names to {file, key, value}")
@@ -104,7 +111,7 @@ func ParseMapping(file string, data []byte, dir string) (*Mapping, error) {
 				m.Lookups = append(m.Lookups, spec)
 			}
 		default:
-			fail(k.Line, "unknown key %q (known: version, sink, where, route, fields, lookups)", k.Value)
+			fail(k.Line, "unknown key %q (known: version, sink, where, route, fields, lookups, keep)", k.Value)
 		}
 	}
 	if !seen["version"] {

@@ -200,3 +200,16 @@ func TestInterruptedRunExitsThreeAndResumes(t *testing.T) {
 	}
 	assert.True(t, strings.Contains(mustRead(t, filepath.Join(filepath.Dir(job), ".msgmigrate", "job.report.json")), `"state": "completed"`))
 }
+
+func TestIDMap(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errs := run(t, "run", "../../examples/quickstart.yaml", "--no-progress", "--set", "state="+filepath.Join(dir, "q.db"),
+		"--set", "report="+filepath.Join(dir, "q.json"), "--set", "failures="+filepath.Join(dir, "q.jsonl"))
+	require.Equal(t, 0, code, errs)
+	code, out, errs := run(t, "idmap", "../../examples/quickstart.yaml", "--set", "state="+filepath.Join(dir, "q.db"))
+	require.Equal(t, 0, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, "source_id,key,target_id,loaded_at,origin", lines[0])
+	assert.Len(t, lines, 12, "a header and the 11 loaded messages")
+	assert.Contains(t, out, "../testdata/quickstart/messages.csv:2")
+}

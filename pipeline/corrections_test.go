@@ -1,0 +1,104 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/job"
+	"github.com/msgmigrate/msgmigrate/pipeline"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+)
+
+// A CSV of corrections loads through each vendor's sink with the myKaarma
+// sink's guarantees: each row once, a rerun sends nothing, a row the vendor
+// rejects fails alone with the vendor's words, and a row the vendor would
+// reject for its schema fails before anything is sent.
+func TestCorrectionsThroughEachSink(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{
+		Gorgias:     sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: 20, BucketSize: 1000, LeakPerSecond: 1000},
+		Tracezilla:  sandbox.TracezillaConfig{Token: "t", Messages: 20},
+		SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: 20},
+		EziManager:  sandbox.EziManagerConfig{Email: "e", Password: "p", Messages: 20},
+	})
+	defer fake.Close()
+	gm := fake.Gorgias.Messages()
+	tm := fake.Tracezilla.Messages()
+	sr := fake.SuperOffice.Rows()
+	ei := fake.EziManager.IDs()
+	cases := []struct {
+		kind, sink, mapping, csv string
+		sent                     func() int // how many rows the vendor took
+	}{
+		{
+			kind: "gorgias", sink: "{kind: gorgias, url: sandbox, username: e, api_key: k, rate: 1000/s}",
+			mapping: "route: {ticket_id: row.ticket, id: row.id}\nfields:\n  channel: row.channel\n  via: '\"api\"'\n  from_agent: 'row.agent == \"yes\"'\n  body_text: row.text\n",
+			csv: fmt.Sprintf("ticket,id,channel,agent,text\n%d,%d,email,yes,Corrected text\n%d,%d,email,no,Fixed typo\n%d,999999,email,no,Gone\n%d,%d,telegraph,no,Bad channel\n",
+				gm[0].TicketID, gm[0].ID, gm[1].TicketID, gm[1].ID, gm[2].TicketID, gm[3].TicketID, gm[3].ID),
+			sent: func() int { return len(fake.Gorgias.Updates(gm[0].ID)) + len(fake.Gorgias.Updates(gm[1].ID)) },
+		},
+		{
+			kind: "tracezilla", sink: "{kind: tracezilla, url: sandbox, token: t}",
+			mapping: "route: {id: row.id}\nfields:\n  sent_at: time(row.sent)\n  sent_note: row.note\n",
+			csv: fmt.Sprintf("id,sent,note\n%s,2024-02-01 10:00:00,Sent by post\n%s,2024-02-01T11:00:00+01:00,Sent by fax\n00000000-0000-0000-0000-000000000000,2024-02-01 10:00:00,Gone\n%s,yesterday,Bad date\n", tm[0].ID, tm[1].ID, tm[2].ID),
+			sent: func() int {
+				_, _, a := fake.Tracezilla.Sent(tm[0].ID)
+				_, _, b := fake.Tracezilla.Sent(tm[1].ID)
+				return a + b
+			},
+		},
+		{
+			kind: "superoffice", sink: "{kind: superoffice, url: sandbox, token: t}",
+			mapping: "route: {id: row.id}\nfields:\n  Body: row.body\n  Important: 'row.important == \"1\"'\n",
+			csv: fmt.Sprintf("id,body,important\n%d,Corrected body,1\n%d,Another,0\n999999,Gone,0\n", sr[0].ID, sr[1].ID),
+			sent: func() int {
+				_, a, _ := fake.SuperOffice.Entity(sr[0].ID)
+				_, b, _ := fake.SuperOffice.Entity(sr[1].ID)
+				return a + b
+			},
+		},
+		{
+			kind: "ezimanager", sink: "{kind: ezimanager, url: sandbox, email: e, password: p}",
+			mapping: "route: {id: row.id}\nfields:\n  sender: row.sender\n  priority: row.priority\n",
+			csv: fmt.Sprintf("id,sender,priority\n%s,Front desk,1\n%s,Workshop,2\n00000000-0000-0000-0000-000000000000,Gone,1\n%s,%s,1\n", ei[0], ei[1], ei[2], strings.Repeat("x", 300)),
+			sent: func() int { return fake.EziManager.Saves(ei[0]) + fake.EziManager.Saves(ei[1]) },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "fix.csv"), []byte(tc.csv), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "fix.yaml"), []byte("version: 1\nsink: "+tc.kind+"\n"+tc.mapping), 0o644))
+			jobPath := filepath.Join(dir, "job.yaml")
+			require.NoError(t, os.WriteFile(jobPath, []byte("source: {kind: csv, path: fix.csv}\nmapping: fix.yaml\nsink: "+tc.sink+"\n"), 0o644))
+			run := func() *pipeline.Report {
+				j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
+				require.NoError(t, err)
+				rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				require.NoError(t, err)
+				return rep
+			}
+			rep := run()
+			assert.Equal(t, int64(2), rep.Loaded, "%+v", rep.FailedBy)
+			assert.Equal(t, int64(1), rep.FailedBy.Load, "the missing record")
+			assert.Equal(t, rep.Read-3, rep.FailedBy.Map, "schema mistakes fail before sending")
+			failures, err := os.ReadFile(filepath.Join(dir, ".msgmigrate", "job.failures.jsonl"))
+			require.NoError(t, err)
+			assert.Contains(t, string(failures), `"code":"NOT_FOUND"`)
+			assert.Equal(t, 2, tc.sent())
+
+			rep = run()
+			assert.Equal(t, int64(0), rep.Loaded)
+			assert.Equal(t, int64(2), rep.SkippedBy.AlreadyLoaded)
+			assert.Equal(t, 2, tc.sent(), "a rerun sends nothing")
+		})
+	}
+}
