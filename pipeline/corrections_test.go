@@ -48,7 +48,7 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 		{
 			kind: "tracezilla", sink: "{kind: tracezilla, url: sandbox, token: t}",
 			mapping: "route: {id: row.id}\nfields:\n  sent_at: time(row.sent)\n  sent_note: row.note\n",
-			csv: fmt.Sprintf("id,sent,note\n%s,2024-02-01 10:00:00,Sent by post\n%s,2024-02-01T11:00:00+01:00,Sent by fax\n00000000-0000-0000-0000-000000000000,2024-02-01 10:00:00,Gone\n%s,yesterday,Bad date\n", tm[0].ID, tm[1].ID, tm[2].ID),
+			csv:     fmt.Sprintf("id,sent,note\n%s,2024-02-01 10:00:00,Sent by post\n%s,2024-02-01T11:00:00+01:00,Sent by fax\n00000000-0000-0000-0000-000000000000,2024-02-01 10:00:00,Gone\n%s,yesterday,Bad date\n", tm[0].ID, tm[1].ID, tm[2].ID),
 			sent: func() int {
 				_, _, a := fake.Tracezilla.Sent(tm[0].ID)
 				_, _, b := fake.Tracezilla.Sent(tm[1].ID)
@@ -58,7 +58,7 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 		{
 			kind: "superoffice", sink: "{kind: superoffice, url: sandbox, token: t}",
 			mapping: "route: {id: row.id}\nfields:\n  Body: row.body\n  Important: 'row.important == \"1\"'\n",
-			csv: fmt.Sprintf("id,body,important\n%d,Corrected body,1\n%d,Another,0\n999999,Gone,0\n", sr[0].ID, sr[1].ID),
+			csv:     fmt.Sprintf("id,body,important\n%d,Corrected body,1\n%d,Another,0\n999999,Gone,0\n", sr[0].ID, sr[1].ID),
 			sent: func() int {
 				_, a, _ := fake.SuperOffice.Entity(sr[0].ID)
 				_, b, _ := fake.SuperOffice.Entity(sr[1].ID)
@@ -68,8 +68,8 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 		{
 			kind: "ezimanager", sink: "{kind: ezimanager, url: sandbox, email: e, password: p}",
 			mapping: "route: {id: row.id}\nfields:\n  sender: row.sender\n  priority: row.priority\n",
-			csv: fmt.Sprintf("id,sender,priority\n%s,Front desk,1\n%s,Workshop,2\n00000000-0000-0000-0000-000000000000,Gone,1\n%s,%s,1\n", ei[0], ei[1], ei[2], strings.Repeat("x", 300)),
-			sent: func() int { return fake.EziManager.Saves(ei[0]) + fake.EziManager.Saves(ei[1]) },
+			csv:     fmt.Sprintf("id,sender,priority\n%s,Front desk,1\n%s,Workshop,2\n00000000-0000-0000-0000-000000000000,Gone,1\n%s,%s,1\n", ei[0], ei[1], ei[2], strings.Repeat("x", 300)),
+			sent:    func() int { return fake.EziManager.Saves(ei[0]) + fake.EziManager.Saves(ei[1]) },
 		},
 	}
 	for _, tc := range cases {

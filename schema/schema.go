@@ -45,8 +45,8 @@ type Schema struct {
 	// Key is the path of the field whose value is the item key; empty when
 	// the route names the target record (PUT …/messages/{id}): then the key
 	// is the sink and the route.
-	Key string
-	Fields []Field  // in the order the sink sends them
+	Key    string
+	Fields []Field // in the order the sink sends them
 	// OneOf lists groups of paths of which at least one must have a value.
 	OneOf [][]string
 }
