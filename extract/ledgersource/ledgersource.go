@@ -24,8 +24,9 @@ func init() { extract.Register("ledger", open) }
 
 // Config is the ledger source's part of a job file.
 type Config struct {
-	Kind string `yaml:"kind"`
-	Path string `yaml:"path"` // the other job's ledger (its state:)
+	Kind  string `yaml:"kind"`
+	Path  string `yaml:"path"`  // the other job's ledger (its state:)
+	State string `yaml:"state"` // the same, by the other job's key name
 }
 
 // Source yields the loaded items of a ledger.
@@ -41,7 +42,10 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		return nil, err
 	}
 	if c.Path == "" {
-		return nil, fmt.Errorf("%s: source.path is required for kind ledger: the migration job's state file", sec.File)
+		c.Path = c.State
+	}
+	if c.Path == "" {
+		return nil, fmt.Errorf("%s: source.state (or path) is required for kind ledger: the migration job's state file", sec.File)
 	}
 	p := c.Path
 	if !filepath.IsAbs(p) && sec.Dir != "" {
