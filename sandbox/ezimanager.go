@@ -33,7 +33,7 @@ type EziManagerConfig struct {
 type EziManager struct {
 	cfg   EziManagerConfig
 	dice  *dice
-	Stats struct{ Requests, Faulted, Tokens atomic.Int64 }
+	Stats struct{ Requests, Faulted, Throttled, Tokens atomic.Int64 }
 	mu    sync.Mutex
 	msgs  map[string]api.Message
 	saves map[string]int
@@ -123,22 +123,9 @@ func (e *EziManager) createToken(w http.ResponseWriter, r *http.Request) {
 func (e *EziManager) get(w http.ResponseWriter, r *http.Request) {
 	e.Stats.Requests.Add(1)
 	f := e.cfg.Faults
-	if !sleepCtx(r, f.Latency+e.dice.duration(f.Jitter)) {
-		return
-	}
-	switch {
-	case e.dice.roll(f.Drop):
-		e.Stats.Faulted.Add(1)
-		drop(w)
-		return
-	case e.dice.roll(f.ServerError):
-		e.Stats.Faulted.Add(1)
-		writeJSON(w, http.StatusInternalServerError, api.Error{Message: "An error has occurred."})
-		return
-	case e.dice.roll(f.Throttle):
-		e.Stats.Faulted.Add(1)
-		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-		writeJSON(w, http.StatusTooManyRequests, api.Error{Message: "Too many requests."})
+	if e.dice.fault(w, r, f, &e.Stats.Faulted, &e.Stats.Throttled, func(status int) {
+		writeJSON(w, status, api.Error{Message: "An error has occurred."})
+	}) {
 		return
 	}
 	e.mu.Lock()

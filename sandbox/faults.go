@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -97,6 +98,35 @@ func retryAfterValue(d time.Duration) string {
 		secs++
 	}
 	return strconv.FormatInt(secs, 10)
+}
+
+// fault answers with a fault the dice pick, if any — a dropped connection,
+// a 5xx or a 429, both with Retry-After — in the vendor's own words (answer
+// writes its error body). It reports whether it answered.
+func (d *dice) fault(w http.ResponseWriter, r *http.Request, f Faults, faulted, throttled *atomic.Int64, answer func(status int)) bool {
+	if !sleepCtx(r, f.Latency+d.duration(f.Jitter)) {
+		return true
+	}
+	switch {
+	case d.roll(f.Drop):
+		faulted.Add(1)
+		drop(w)
+	case d.roll(f.Throttle):
+		throttled.Add(1)
+		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
+		answer(http.StatusTooManyRequests)
+	case d.roll(f.ServerError):
+		faulted.Add(1)
+		status := http.StatusInternalServerError
+		if d.roll(0.5) {
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
+		}
+		answer(status)
+	default:
+		return false
+	}
+	return true
 }
 
 // drop closes the client's connection without an answer.

@@ -158,9 +158,6 @@ func (g *Gorgias) list(w http.ResponseWriter, r *http.Request) {
 	g.Stats.Requests.Add(1)
 	g.Stats.LastAt.Store(time.Now().UnixNano())
 	f := g.cfg.Faults
-	if !sleepCtx(r, f.Latency+g.dice.duration(f.Jitter)) {
-		return
-	}
 	// The leaky bucket counts every request, and every answer says how full
 	// it is.
 	ok, wait := g.bucket.take(time.Now())
@@ -172,19 +169,9 @@ func (g *Gorgias) list(w http.ResponseWriter, r *http.Request) {
 		gorgiasError(w, http.StatusTooManyRequests, "API rate limit exceeded")
 		return
 	}
-	switch {
-	case g.dice.roll(f.Drop):
-		g.Stats.Faulted.Add(1)
-		drop(w)
-		return
-	case g.dice.roll(f.Throttle):
-		g.Stats.Throttled.Add(1)
-		w.Header().Set("Retry-after", retryAfterValue(f.RetryAfter))
-		gorgiasError(w, http.StatusTooManyRequests, "API rate limit exceeded")
-		return
-	case g.dice.roll(f.ServerError):
-		g.Stats.Faulted.Add(1)
-		gorgiasError(w, http.StatusServiceUnavailable, "service unavailable")
+	if g.dice.fault(w, r, f, &g.Stats.Faulted, &g.Stats.Throttled, func(status int) {
+		gorgiasError(w, status, http.StatusText(status))
+	}) {
 		return
 	}
 	user, pass, ok := r.BasicAuth()

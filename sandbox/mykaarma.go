@@ -98,27 +98,9 @@ func (m *MyKaarma) historical(w http.ResponseWriter, r *http.Request) {
 	m.Stats.Requests.Add(1)
 	m.Stats.FirstAt.CompareAndSwap(0, time.Now().UnixNano())
 	f := m.cfg.Faults
-	if !sleepCtx(r, f.Latency+m.dice.duration(f.Jitter)) {
-		return
-	}
-	switch {
-	case m.dice.roll(f.Drop):
-		m.Stats.Faulted.Add(1)
-		drop(w)
-		return
-	case m.dice.roll(f.Throttle):
-		m.Stats.Throttled.Add(1)
-		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-		writeAPIError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Too Many Requests", "slow down")
-		return
-	case m.dice.roll(f.ServerError):
-		m.Stats.Faulted.Add(1)
-		if m.dice.roll(0.5) {
-			w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-			writeAPIError(w, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Service Unavailable", "try again later")
-		} else {
-			writeAPIError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "Internal Server Error", "unexpected error")
-		}
+	if m.dice.fault(w, r, f, &m.Stats.Faulted, &m.Stats.Throttled, func(status int) {
+		writeAPIError(w, status, map[int]string{429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}[status], http.StatusText(status), "try again later")
+	}) {
 		return
 	}
 	if m.bucket != nil {

@@ -34,7 +34,7 @@ type SuperOfficeConfig struct {
 type SuperOffice struct {
 	cfg      SuperOfficeConfig
 	dice     *dice
-	Stats    struct{ Requests, Faulted, Sends atomic.Int64 }
+	Stats    struct{ Requests, Faulted, Throttled, Sends atomic.Int64 }
 	mu       sync.Mutex
 	rows     []api.Row
 	entities map[int64]map[string]any
@@ -127,23 +127,9 @@ func (s *SuperOffice) authorized(r *http.Request) bool {
 func (s *SuperOffice) list(w http.ResponseWriter, r *http.Request) {
 	s.Stats.Requests.Add(1)
 	f := s.cfg.Faults
-	if !sleepCtx(r, f.Latency+s.dice.duration(f.Jitter)) {
-		return
-	}
-	switch {
-	case s.dice.roll(f.Drop):
-		s.Stats.Faulted.Add(1)
-		drop(w)
-		return
-	case s.dice.roll(f.ServerError):
-		s.Stats.Faulted.Add(1)
-		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "Service Unavailable"})
-		return
-	case s.dice.roll(f.Throttle):
-		s.Stats.Faulted.Add(1)
-		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-		writeJSON(w, http.StatusTooManyRequests, api.Error{Error: "Too many requests"})
+	if s.dice.fault(w, r, f, &s.Stats.Faulted, &s.Stats.Throttled, func(status int) {
+		writeJSON(w, status, api.Error{Error: http.StatusText(status)})
+	}) {
 		return
 	}
 	if !s.authorized(r) {

@@ -34,7 +34,7 @@ type TracezillaConfig struct {
 type Tracezilla struct {
 	cfg   TracezillaConfig
 	dice  *dice
-	Stats struct{ Requests, Faulted atomic.Int64 }
+	Stats struct{ Requests, Faulted, Throttled atomic.Int64 }
 	mu    sync.Mutex
 	msgs  []api.Message
 	notes map[string]string
@@ -95,22 +95,9 @@ func (t *Tracezilla) Handler(base string) http.Handler {
 func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 	t.Stats.Requests.Add(1)
 	f := t.cfg.Faults
-	if !sleepCtx(r, f.Latency+t.dice.duration(f.Jitter)) {
-		return
-	}
-	switch {
-	case t.dice.roll(f.Drop):
-		t.Stats.Faulted.Add(1)
-		drop(w)
-		return
-	case t.dice.roll(f.ServerError):
-		t.Stats.Faulted.Add(1)
-		writeJSON(w, http.StatusInternalServerError, api.Error{Message: "Server Error"})
-		return
-	case t.dice.roll(f.Throttle):
-		t.Stats.Faulted.Add(1)
-		w.Header().Set("Retry-After", retryAfterValue(f.RetryAfter))
-		writeJSON(w, http.StatusTooManyRequests, api.Error{Message: "Too Many Attempts."})
+	if t.dice.fault(w, r, f, &t.Stats.Faulted, &t.Stats.Throttled, func(status int) {
+		writeJSON(w, status, api.Error{Message: http.StatusText(status)})
+	}) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+t.cfg.Token)) != 1 {

@@ -237,21 +237,26 @@ func eachMapped(ctx context.Context, j *job.Job, prog *transform.Program, fn fun
 	}
 }
 
+// lookAtLedger opens a job's ledger read-only: it works while a run holds it.
+func (g *globals) lookAtLedger(path string) (*job.Job, *ledger.Ledger, error) {
+	j, err := g.loadJob(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(j.State); err != nil {
+		return nil, nil, fmt.Errorf("no ledger at %s: the job has not run yet", j.State)
+	}
+	l, err := ledger.OpenReadOnly(j.State)
+	return j, l, err
+}
+
 func statusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status JOB",
 		Short: "Print the ledger's counts, and where the last run stopped",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := g.loadJob(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(j.State); err != nil {
-				return fmt.Errorf("no ledger at %s: the job has not run yet", j.State)
-			}
-			// Read-only: status works while a run holds the ledger.
-			l, err := ledger.OpenReadOnly(j.State)
+			j, l, err := g.lookAtLedger(args[0])
 			if err != nil {
 				return err
 			}

@@ -21,14 +21,7 @@ func idmapCmd(g *globals) *cobra.Command {
 		Short: "Write the cross-reference of what the job loaded: source id, key, target id, loaded at (CSV)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := g.loadJob(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(j.State); err != nil {
-				return fmt.Errorf("no ledger at %s: the job has not run yet", j.State)
-			}
-			l, err := ledger.OpenReadOnly(j.State)
+			_, l, err := g.lookAtLedger(args[0])
 			if err != nil {
 				return err
 			}

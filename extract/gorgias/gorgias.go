@@ -17,12 +17,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	api "github.com/msgmigrate/msgmigrate/api/gorgias"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
-	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
@@ -50,24 +48,18 @@ type Config struct {
 
 // Source pages through the messages.
 type Source struct {
+	vendor.Window
 	base     *url.URL
 	limit    int
 	ticket   int64
 	client   *vendor.Client
-	lookback time.Duration
-	since    time.Time // zero: everything
-	explicit bool      // since came from the job, not a watermark
-
+	pager    vendor.Pager
 	desc     bool
 	started  bool
 	cursor   string
-	buf      []json.RawMessage
-	done     bool
-	page     int
-	last     position // the last message handed out
-	skipTo   *position
-	mark     time.Time
-	restarts int // listings restarted since the last message handed out
+	last     position  // the last message handed out
+	skipTo   *position // after a restart: skip up to here
+	restarts int       // listings restarted since the last message handed out
 }
 
 type position struct {
@@ -80,14 +72,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err := sec.Decode(&c); err != nil {
 		return nil, err
 	}
-	raw, err := env.URL(c.URL)
-	if err != nil {
-		return nil, err
-	}
-	if raw == "" {
-		return nil, fmt.Errorf("%s: source.url is required for kind gorgias (https://{subdomain}.gorgias.com/api)", sec.File)
-	}
-	u, err := load.CheckURL(raw)
+	u, err := vendor.BaseURL(env, c.URL, sec.File, "gorgias", "https://{subdomain}.gorgias.com/api")
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +84,10 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	}
 	if c.Limit < 1 || c.Limit > 100 {
 		return nil, fmt.Errorf("%s: source.limit %d: Gorgias pages hold 1 to 100 messages", sec.File, c.Limit)
+	}
+	w, err := vendor.NewWindow(sec.File, c.Since, c.Lookback)
+	if err != nil {
+		return nil, err
 	}
 	// The account's budget is 40 requests / 20 s for API keys. By default
 	// the client keeps 5% below it, so that its clock and the vendor's never
@@ -113,58 +102,28 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		}
 		return strings.TrimSpace(string(body))
 	}
-	s := &Source{base: u, limit: c.Limit, ticket: c.TicketID, client: client, lookback: time.Hour}
-	if c.Lookback > 0 {
-		s.lookback = time.Duration(c.Lookback)
-	}
-	if c.Since != "" {
-		t, err := time.Parse(time.RFC3339Nano, c.Since)
-		if err != nil {
-			return nil, fmt.Errorf("%s: source.since %q: want RFC 3339, e.g. 2024-01-01T00:00:00Z", sec.File, c.Since)
-		}
-		s.since, s.explicit = t, true
-	}
+	s := &Source{Window: w, base: u, limit: c.Limit, ticket: c.TicketID, client: client}
+	s.pager.Fetch = s.fetch
 	return s, nil
 }
-
-// Since starts from t unless the job named its own since.
-func (s *Source) Since(t time.Time) {
-	if !s.explicit && !t.IsZero() {
-		s.since = t
-	}
-}
-
-// Watermark is the newest created_datetime handed out.
-func (s *Source) Watermark() time.Time { return s.mark }
-
-// Lookback is how far before the watermark the next run starts.
-func (s *Source) Lookback() time.Duration { return s.lookback }
 
 // Next returns the next message.
 func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	if !s.started {
 		s.started = true
-		s.desc = !s.since.IsZero()
+		s.desc = !s.From().IsZero()
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if len(s.buf) == 0 {
-			if s.done {
-				return nil, io.EOF
-			}
-			if err := s.fetch(ctx); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		raw := s.buf[0]
-		s.buf = s.buf[1:]
-		rec, pos, err := s.decode(raw)
+		raw, err := s.pager.Next(ctx)
 		if err != nil {
 			return nil, err
 		}
+		rec, t, err := vendor.Decode("gorgias", s.pager.Page, raw, "id", "created_datetime")
+		if err != nil {
+			return nil, err
+		}
+		pos := position{created: rec.Fields["created_datetime"].(string)}
+		pos.id, _ = rec.Fields["id"].(int64)
 		if s.skipTo != nil {
 			// After a cursor expired the listing restarted: skip what was
 			// already handed out.
@@ -173,17 +132,12 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 			}
 			s.skipTo = nil
 		}
-		if created, err := time.Parse(time.RFC3339Nano, pos.created); err == nil {
-			if s.desc && created.Before(s.since) {
-				s.done, s.buf = true, nil // newest first: the rest is older still
-				return nil, io.EOF
-			}
-			if created.After(s.mark) {
-				s.mark = created
-			}
+		if s.desc && t.Before(s.From()) {
+			s.pager.Stop() // newest first: the rest is older still
+			return nil, io.EOF
 		}
-		s.last = pos
-		s.restarts = 0
+		s.Saw(t)
+		s.last, s.restarts = pos, 0
 		return rec, nil
 	}
 }
@@ -196,67 +150,46 @@ func (s *Source) after(p, q position) bool {
 	return (p.id > q.id) != s.desc
 }
 
-func (s *Source) decode(raw json.RawMessage) (*msg.Record, position, error) {
-	fields, err := jsonl.Decode(raw)
-	var pos position
-	if err != nil {
-		return nil, pos, &msg.Error{Origin: msg.Origin{Source: "gorgias", ID: fmt.Sprintf("on page %d", s.page)}, Stage: msg.StageRead, Err: err}
-	}
-	id, _ := fields["id"].(int64)
-	created, _ := fields["created_datetime"].(string)
-	pos = position{created: created, id: id}
-	origin := msg.Origin{Source: "gorgias", ID: strconv.FormatInt(id, 10)}
-	if id == 0 {
-		return nil, pos, &msg.Error{Origin: msg.Origin{Source: "gorgias", ID: fmt.Sprintf("on page %d", s.page)}, Stage: msg.StageRead, Err: errors.New("a message without an id")}
-	}
-	if _, err := time.Parse(time.RFC3339Nano, created); err != nil {
-		return nil, pos, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("created_datetime %q is not a time", created)}
-	}
-	return &msg.Record{Origin: origin, Fields: fields}, pos, nil
-}
-
-// fetch reads the next page, retrying what is worth retrying.
-func (s *Source) fetch(ctx context.Context) error {
-	q := url.Values{}
-	q.Set("limit", strconv.Itoa(s.limit))
-	q.Set("order_by", "created_datetime:asc")
-	if s.desc {
-		q.Set("order_by", "created_datetime:desc")
-	}
-	if s.cursor != "" {
-		q.Set("cursor", s.cursor)
-	}
-	if s.ticket != 0 {
-		q.Set("ticket_id", strconv.FormatInt(s.ticket, 10))
-	}
-	endpoint := s.base.String() + "/messages?" + q.Encode()
-	var page api.Page
-	err := s.client.GetJSON(ctx, endpoint, &page)
-	var perm *load.PermanentError
-	switch {
-	case err == nil:
-		s.page++
-		s.buf = page.Data
-		if page.Meta.NextCursor == nil || *page.Meta.NextCursor == "" {
-			s.done = true
-		} else {
-			s.cursor = *page.Meta.NextCursor
+// fetch reads the next page.
+func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
+	for {
+		q := url.Values{}
+		q.Set("limit", strconv.Itoa(s.limit))
+		q.Set("order_by", "created_datetime:asc")
+		if s.desc {
+			q.Set("order_by", "created_datetime:desc")
 		}
-		return nil
-	case errors.As(err, &perm) && strings.Contains(perm.Error(), "cursor") && s.cursor != "":
-		// Cursors are short-lived: start the listing again and skip what
-		// was already handed out.
-		s.restarts++
-		if s.restarts > maxRestarts {
-			return fmt.Errorf("gorgias: cursors keep expiring before the next page is read (%d restarts): the load is too slow for the cursor's life; lower source.limit or raise the sink's rate", s.restarts-1)
+		if s.cursor != "" {
+			q.Set("cursor", s.cursor)
 		}
-		slog.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
-		s.cursor = ""
-		last := s.last
-		s.skipTo = &last
-		return nil
+		if s.ticket != 0 {
+			q.Set("ticket_id", strconv.FormatInt(s.ticket, 10))
+		}
+		var page api.Page
+		err := s.client.GetJSON(ctx, s.base.String()+"/messages?"+q.Encode(), &page)
+		var perm *load.PermanentError
+		switch {
+		case err == nil:
+			last := page.Meta.NextCursor == nil || *page.Meta.NextCursor == ""
+			if !last {
+				s.cursor = *page.Meta.NextCursor
+			}
+			return page.Data, last, nil
+		case errors.As(err, &perm) && strings.Contains(perm.Error(), "cursor") && s.cursor != "":
+			// Cursors are short-lived: start the listing again and skip
+			// what was already handed out.
+			s.restarts++
+			if s.restarts > maxRestarts {
+				return nil, false, fmt.Errorf("gorgias: cursors keep expiring before the next page is read (%d restarts): the load is too slow for the cursor's life; lower source.limit or raise the sink's rate", s.restarts-1)
+			}
+			slog.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
+			s.cursor = ""
+			last := s.last
+			s.skipTo = &last
+			continue
+		}
+		return nil, false, fmt.Errorf("gorgias: page %d: %w", s.pager.Page+1, err)
 	}
-	return fmt.Errorf("gorgias: page %d: %w", s.page+1, err)
 }
 
 // Close releases idle connections.

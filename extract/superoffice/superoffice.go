@@ -7,9 +7,7 @@ package superoffice
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,7 +17,6 @@ import (
 	api "github.com/msgmigrate/msgmigrate/api/superoffice"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
-	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
@@ -48,20 +45,14 @@ type Config struct {
 
 // Source pages through ticket messages.
 type Source struct {
-	cfg      Config
-	env      extract.Env
-	base     *url.URL
-	client   *vendor.Client
-	since    time.Time
-	explicit bool
-	lookback time.Duration
-
+	vendor.Window
+	cfg     Config
+	env     extract.Env
+	base    *url.URL
+	client  *vendor.Client
+	pager   vendor.Pager
 	next    string
 	started bool
-	buf     []json.RawMessage
-	done    bool
-	page    int
-	mark    time.Time
 }
 
 func open(_ context.Context, sec config.Section, env extract.Env) (extract.Source, error) {
@@ -81,6 +72,10 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if len(c.Select) == 0 {
 		c.Select = api.Columns
 	}
+	w, err := vendor.NewWindow(sec.File, c.Since, c.Lookback)
+	if err != nil {
+		return nil, err
+	}
 	client := vendor.NewClient("superoffice", c.HTTPConfig, 0, 1)
 	client.ErrorText = func(body []byte) string {
 		var e api.Error
@@ -89,32 +84,10 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		}
 		return strings.TrimSpace(string(body))
 	}
-	s := &Source{cfg: c, env: env, client: client, lookback: time.Hour}
-	if c.Lookback > 0 {
-		s.lookback = time.Duration(c.Lookback)
-	}
-	if c.Since != "" {
-		t, err := time.Parse(time.RFC3339Nano, c.Since)
-		if err != nil {
-			return nil, fmt.Errorf("%s: source.since %q: want RFC 3339, e.g. 2024-01-01T00:00:00Z", sec.File, c.Since)
-		}
-		s.since, s.explicit = t, true
-	}
+	s := &Source{Window: w, cfg: c, env: env, client: client}
+	s.pager.Fetch = s.fetch
 	return s, nil
 }
-
-// Since starts from t unless the job named its own since.
-func (s *Source) Since(t time.Time) {
-	if !s.explicit && !t.IsZero() {
-		s.since = t
-	}
-}
-
-// Watermark is the newest createdAt handed out.
-func (s *Source) Watermark() time.Time { return s.mark }
-
-// Lookback is how far before the watermark the next run starts.
-func (s *Source) Lookback() time.Duration { return s.lookback }
 
 // resolve finds the tenant's API base, asking the state endpoint if need be.
 func (s *Source) resolve(ctx context.Context) error {
@@ -145,7 +118,7 @@ func (s *Source) resolve(ctx context.Context) error {
 	s.base = u
 	c := s.cfg
 	s.client.Authorize = func(r *http.Request) {
-		if !sameOrigin(r.URL, u) {
+		if !vendor.SameOrigin(r.URL, u) {
 			return // credentials go to the tenant's host only
 		}
 		if c.Token != "" {
@@ -156,10 +129,6 @@ func (s *Source) resolve(ctx context.Context) error {
 		r.Header.Set("SO-AppToken", c.AppToken)
 	}
 	return nil
-}
-
-func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
 }
 
 // Next returns the next message row.
@@ -173,68 +142,36 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 		q.Set("$select", strings.Join(s.cfg.Select, ","))
 		q.Set("$orderBy", "createdAt")
 		q.Set("$top", strconv.Itoa(s.cfg.Top))
-		if !s.since.IsZero() {
-			q.Set("$filter", fmt.Sprintf("createdAt after '%s'", s.since.UTC().Format(time.RFC3339)))
+		if from := s.From(); !from.IsZero() {
+			q.Set("$filter", fmt.Sprintf("createdAt after '%s'", from.UTC().Format(time.RFC3339)))
 		}
 		s.next = s.base.String() + "/TicketMessage?" + q.Encode()
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if len(s.buf) == 0 {
-			if s.done {
-				return nil, io.EOF
-			}
-			if err := s.fetch(ctx); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		raw := s.buf[0]
-		s.buf = s.buf[1:]
-		fields, err := jsonl.Decode(raw)
-		if err != nil {
-			return nil, &msg.Error{Origin: msg.Origin{Source: "superoffice", ID: fmt.Sprintf("on page %d", s.page)}, Stage: msg.StageRead, Err: err}
-		}
-		id, _ := fields["id"].(int64)
-		origin := msg.Origin{Source: "superoffice", ID: strconv.FormatInt(id, 10)}
-		if id == 0 {
-			origin.ID = fmt.Sprintf("on page %d", s.page)
-			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: errors.New("a row without an id (is id in source.select?)")}
-		}
-		created, _ := fields["createdAt"].(string)
-		t, err := time.Parse(time.RFC3339Nano, created)
-		if err != nil {
-			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("createdAt %q is not a time", created)}
-		}
-		if t.After(s.mark) {
-			s.mark = t
-		}
-		return &msg.Record{Origin: origin, Fields: fields}, nil
+	raw, err := s.pager.Next(ctx)
+	if err != nil {
+		return nil, err
 	}
+	rec, t, err := vendor.Decode("superoffice", s.pager.Page, raw, "id", "createdAt")
+	if err != nil {
+		return nil, err
+	}
+	s.Saw(t)
+	return rec, nil
 }
 
-func (s *Source) fetch(ctx context.Context) error {
-	u, err := url.Parse(s.next)
-	if err != nil {
-		return fmt.Errorf("superoffice: odata.nextLink %q: %w", s.next, err)
-	}
-	if !sameOrigin(u, s.base) {
-		return fmt.Errorf("superoffice: odata.nextLink points to %s, not %s: refusing to follow it with the credentials", u.Host, s.base.Host)
+func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
+	if err := vendor.FollowLink("superoffice", s.next, s.base); err != nil {
+		return nil, false, err
 	}
 	var page api.Page
 	if err := s.client.GetJSON(ctx, s.next, &page); err != nil {
-		return fmt.Errorf("superoffice: page %d: %w", s.page+1, err)
+		return nil, false, fmt.Errorf("superoffice: page %d: %w", s.pager.Page+1, err)
 	}
-	s.page++
-	s.buf = page.Value
 	if page.NextLink == "" {
-		s.done = true
-	} else {
-		s.next = page.NextLink
+		return page.Value, true, nil
 	}
-	return nil
+	s.next = page.NextLink
+	return page.Value, false, nil
 }
 
 // Close releases idle connections.

@@ -102,7 +102,7 @@ func TestTokenStaysOnTheConfiguredOrigin(t *testing.T) {
 	for err == nil {
 		_, err = src.Next(context.Background())
 	}
-	assert.ErrorContains(t, err, "refusing to follow it with the token")
+	assert.ErrorContains(t, err, "refusing to follow it with the credentials")
 	assert.False(t, leaked.Load())
 }
 
