@@ -32,8 +32,8 @@ type store interface {
 type ledgerStore struct {
 	l      *ledger.Ledger
 	mu     sync.Mutex
-	bloom  *bloom.BloomFilter // keys in the items table
-	run    map[uint64]int64   // key hash → log row id, this run
+	bloom  *bloom.BloomFilter // keys in the items table, and this run's
+	run    *runIndex          // this run's keys → log row ids
 	maxRun int
 	seed   maphash.Seed
 }
@@ -42,13 +42,15 @@ type ledgerStore struct {
 // filter only says "maybe" more often.
 const bloomCapacity = 4_000_000
 
-// compactEvery is how many outcomes the run map holds before the log is
-// merged (about 10 MB of map); a variable so tests can make it small.
+// compactEvery is how many outcomes the run index holds before the log is
+// merged (2^19 slots, 4 MB); a variable so tests can make it small. Larger
+// merges were measured to cost more peak memory (SQLite's sorter) than the
+// rarer stalls save.
 var compactEvery = 300_000
 
 func newLedgerStore(l *ledger.Ledger) (*ledgerStore, error) {
 	s := &ledgerStore{l: l, bloom: bloom.NewWithEstimates(bloomCapacity, 0.01),
-		run: map[uint64]int64{}, maxRun: compactEvery, seed: maphash.MakeSeed()}
+		run: newRunIndex(), maxRun: compactEvery, seed: maphash.MakeSeed()}
 	if err := l.Keys(func(k string) { s.bloom.AddString(k) }); err != nil {
 		return nil, err
 	}
@@ -57,11 +59,15 @@ func newLedgerStore(l *ledger.Ledger) (*ledgerStore, error) {
 
 func (s *ledgerStore) Lookup(key string) (ledger.Seen, bool, error) {
 	s.mu.Lock()
-	id, inRun := s.run[maphash.String(s.seed, key)]
+	var rows []int64
+	s.run.candidates(maphash.String(s.seed, key), func(row int64) bool {
+		rows = append(rows, row)
+		return true
+	})
 	inItems := s.bloom.TestString(key)
 	s.mu.Unlock()
-	if inRun {
-		k, seen, err := s.l.LogEntry(id)
+	for _, row := range rows {
+		k, seen, err := s.l.LogEntry(row)
 		switch {
 		case err == nil && k == key:
 			return seen, true, nil
@@ -87,17 +93,20 @@ func (s *ledgerStore) Write(runID int64, items []ledger.Entry, failures []ledger
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, e := range items {
-		s.run[maphash.String(s.seed, e.Key)] = ids[i]
+		s.run.add(maphash.String(s.seed, e.Key), ids[i])
+		// In the filter at once: after a merge the key is in the items
+		// table, and the merge need not list the keys again.
+		s.bloom.AddString(e.Key)
 	}
-	if len(s.run) < s.maxRun {
+	if s.run.len() < s.maxRun {
 		return nil
 	}
 	// Holding mu, the gate waits: it sees either the log and the map, or
 	// the items table and the filter, never neither.
-	if err := s.l.Compact(func(k string) { s.bloom.AddString(k) }); err != nil {
+	if err := s.l.Compact(nil); err != nil {
 		return err
 	}
-	clear(s.run)
+	s.run.reset()
 	return nil
 }
 

@@ -55,7 +55,7 @@ type globals struct {
 // says otherwise. A run's live memory is bounded (open batches spill to disk,
 // sink.batch.max_open_bytes caps the rest) at well under this, so the limit
 // only stops the collector from letting garbage double the footprint.
-const defaultMemoryLimit = 128 << 20
+const defaultMemoryLimit = 116 << 20
 
 func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
