@@ -244,7 +244,9 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 		if err := ls.l.FinishRun(r.runID, state, rep.LastOrigin, rep); err != nil && runErr == nil {
 			runErr = err
 		}
-		if inc, ok := src.(extract.Incremental); ok && runErr == nil && rep.State == "completed" && rep.Unsent == 0 {
+		// A trial (--limit) read only part of what is there: the watermark
+		// stays, or a newest-first listing would skip what it did not read.
+		if inc, ok := src.(extract.Incremental); ok && runErr == nil && rep.State == "completed" && rep.Unsent == 0 && r.opts.Limit == 0 {
 			if err := r.advanceWatermark(ls.l, inc); err != nil {
 				runErr = err
 			}

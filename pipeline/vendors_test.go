@@ -233,3 +233,42 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, batch: {max_items
 	assert.True(t, first.Before(last), "first send %v, last page %v", first, last)
 	assert.Greater(t, last.Sub(first), 200*time.Millisecond, "long before: most pages come after the first send")
 }
+
+// A trial run with --limit does not move the watermark: the next run still
+// reads everything it did not.
+func TestLimitedTrialKeepsTheWatermark(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{
+		Tracezilla: sandbox.TracezillaConfig{Token: "t0k", Messages: 300},
+		MyKaarma:   sandbox.MyKaarmaConfig{Username: "u", Password: "p"},
+	})
+	defer fake.Close()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	repo := filepath.Dir(wd)
+	jobPath := filepath.Join(t.TempDir(), "tz.yaml")
+	require.NoError(t, os.WriteFile(jobPath, []byte(replaceAll(`source: {kind: tracezilla, url: sandbox, token: t0k}
+mapping: builtin:tracezilla-to-mykaarma
+lookups:
+  customers:   {file: REPO/testdata/tracezilla/customers.csv, key: key, value: customer_uuid}
+  departments: {file: REPO/testdata/tracezilla/departments.csv, key: model, value: department_uuid}
+  users:       {file: REPO/testdata/tracezilla/users.csv, key: user_id, value: user_uuid}
+sink: {kind: mykaarma, url: sandbox, username: u, password: p}
+`, "REPO", repo)), 0o644))
+	run := func(limit int) *pipeline.Report {
+		j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
+		require.NoError(t, err)
+		rep, err := pipeline.Run(context.Background(), context.Background(), j,
+			pipeline.Options{Sandbox: fake, Limit: limit, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		require.NoError(t, err)
+		return rep
+	}
+	assert.Equal(t, int64(300), run(0).Loaded)
+	// 100 new messages over 100 minutes; a trial reads the newest 10.
+	msgs := fake.Tracezilla.Messages()
+	last, err := time.Parse(time.RFC3339, msgs[len(msgs)-1].CreatedAt)
+	require.NoError(t, err)
+	fake.Tracezilla.Generate(100, last.Add(time.Minute))
+	assert.Equal(t, int64(10), run(10).Loaded)
+	assert.Equal(t, int64(90), run(0).Loaded, "the rest, not just what is newer than the trial")
+	assert.Equal(t, int64(400), fake.MyKaarma.Unique())
+}
