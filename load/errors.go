@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RetryableError is a whole-request failure worth another attempt: a 429, a
@@ -76,4 +78,34 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// maxBodyText bounds how much of an error body a message quotes: a proxy's
+// HTML page must not fill the ledger's error column.
+const maxBodyText = 300
+
+// BodyText is an error body as a message, when the vendor's own error format
+// could not be read from it: trimmed, and cut (on a character boundary) at
+// maxBodyText bytes.
+func BodyText(body []byte) string {
+	text := strings.TrimSpace(string(body))
+	if len(text) <= maxBodyText {
+		return text
+	}
+	cut := maxBodyText
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "…"
+}
+
+// ErrorMessage is the vendor's message in an error body, as read (nil: not
+// read), else the body itself through BodyText.
+func ErrorMessage(read func(body []byte) string, body []byte) string {
+	if read != nil {
+		if text := read(body); text != "" {
+			return text
+		}
+	}
+	return BodyText(body)
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/msgmigrate/msgmigrate/msg"
 )
+
+// maxPutBody bounds how much of an answer is read: a record, or an error.
+const maxPutBody = 16 << 20
 
 // Put is the machinery of the sinks that update one record per request:
 // PUT {base}{Path(route)} with the item's payload. The vendor packages fill
@@ -27,8 +29,9 @@ type Put struct {
 	Body func(ctx context.Context, it *msg.Item) ([]byte, error)
 	// TargetID reads the updated record's id from a 2xx body ("" if none).
 	TargetID func(body []byte) string
-	// ErrorText reads the vendor's error body.
-	ErrorText func(body []byte) (code, message string)
+	// ErrorText reads the message in the vendor's error body ("" when the
+	// body is not in the vendor's format).
+	ErrorText func(body []byte) string
 	// OnUnauthorized, when set, makes a 401 worth another attempt (a
 	// session that expired) after it runs.
 	OnUnauthorized func()
@@ -61,18 +64,9 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 		return nil, &PermanentError{Code: "BAD_REQUEST", Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if p.Authorize != nil {
-		p.Authorize(req)
-	}
-	resp, err := p.Client.Do(req)
+	resp, rb, err := p.roundTrip(req)
 	if err != nil {
-		return nil, &RetryableError{Err: err}
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, &RetryableError{Err: err}
+		return nil, err
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		id := ""
@@ -81,10 +75,7 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 		}
 		return []ItemResult{{Status: Loaded, TargetID: id}}, nil
 	}
-	code, message := "", strings.TrimSpace(string(rb))
-	if p.ErrorText != nil {
-		code, message = p.ErrorText(rb)
-	}
+	message := p.ErrorMessage(rb)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		if p.OnUnauthorized != nil {
@@ -95,13 +86,57 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 		// The record is not there: that record's failure, not the run's.
 		return []ItemResult{{Status: Failed, Code: "NOT_FOUND", Message: "HTTP 404: " + message}}, nil
 	case http.StatusBadRequest, http.StatusConflict, http.StatusNotAcceptable, http.StatusUnprocessableEntity:
-		if code == "" {
-			code = fmt.Sprintf("HTTP %d", resp.StatusCode)
-		}
-		return []ItemResult{{Status: Failed, Code: code, Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, message)}}, nil
+		return []ItemResult{{Status: Failed, Code: fmt.Sprintf("HTTP %d", resp.StatusCode), Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, message)}}, nil
 	}
-	return nil, Classify(resp.StatusCode, code, message, resp.Header.Get("Retry-After"), time.Now())
+	return nil, Classify(resp.StatusCode, "", message, resp.Header.Get("Retry-After"), time.Now())
 }
+
+// Get reads the record at path as it is now, for the sinks that merge the
+// mapped fields into it; what names it in errors ("ticket message 42").
+// A 404 fails the record; a 401 renews the session as Send does.
+func (p *Put) Get(ctx context.Context, path, what string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Base+path, nil)
+	if err != nil {
+		return nil, &PermanentError{Code: "BAD_REQUEST", Err: err}
+	}
+	resp, body, err := p.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return body, nil
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, &PermanentError{Code: "NOT_FOUND", Err: fmt.Errorf("%s: HTTP 404", what)}
+	case resp.StatusCode == http.StatusUnauthorized && p.OnUnauthorized != nil:
+		p.OnUnauthorized()
+		return nil, &RetryableError{Err: fmt.Errorf("reading %s: the session expired", what)}
+	}
+	return nil, Classify(resp.StatusCode, "", "reading "+what+": "+p.ErrorMessage(body), resp.Header.Get("Retry-After"), time.Now())
+}
+
+// roundTrip sends req with the credentials and reads the answer whole; a
+// transport failure is worth another attempt.
+func (p *Put) roundTrip(req *http.Request) (*http.Response, []byte, error) {
+	req.Header.Set("Accept", "application/json")
+	if p.Authorize != nil {
+		p.Authorize(req)
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return nil, nil, &RetryableError{Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPutBody))
+	if err != nil {
+		return nil, nil, &RetryableError{Err: err}
+	}
+	return resp, body, nil
+}
+
+// ErrorMessage is the vendor's message in an error body, else the body
+// itself (cut short).
+func (p *Put) ErrorMessage(body []byte) string { return ErrorMessage(p.ErrorText, body) }
 
 // NewPut fills in the common parts: URL checks, client, one item a request.
 func NewPut(env Env, c HTTPConfig) (*Put, error) {

@@ -76,11 +76,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err := sec.Decode(&c); err != nil {
 		return nil, err
 	}
-	raw, err := env.URL(c.URL)
-	if err != nil {
-		return nil, err
-	}
-	u, err := load.CheckURL(raw)
+	u, err := vendor.BaseURL(env, c.URL, sec.File, "ezimanager", "https://au2.ezimanager.cloud/")
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +116,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		}
 		r.Header.Set(s.header, v)
 	}
-	s.client.ErrorText = func(body []byte) string {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return e.Message
-		}
-		return strings.TrimSpace(string(body))
-	}
+	s.client.ErrorText = api.ErrorText
 	return s, nil
 }
 
@@ -145,7 +135,7 @@ func (s *Source) login(ctx context.Context) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ezimanager: creating a session token: %w", load.Classify(resp.StatusCode, "", s.client.ErrorText(b), "", time.Now()))
+		return fmt.Errorf("ezimanager: creating a session token: %w", load.Classify(resp.StatusCode, "", s.client.ErrorMessage(b), "", time.Now()))
 	}
 	var tok string
 	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {

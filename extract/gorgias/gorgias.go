@@ -95,13 +95,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	client := vendor.NewClient("gorgias", c.HTTPConfig, 1.9, 38)
 	user, key := c.Username, c.APIKey
 	client.Authorize = func(r *http.Request) { r.SetBasicAuth(user, key) }
-	client.ErrorText = func(body []byte) string {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return e.Error
-		}
-		return strings.TrimSpace(string(body))
-	}
+	client.ErrorText = api.ErrorText
 	s := &Source{Window: w, base: u, limit: c.Limit, ticket: c.TicketID, client: client}
 	s.pager.Fetch = s.fetch
 	return s, nil

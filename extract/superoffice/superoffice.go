@@ -77,13 +77,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		return nil, err
 	}
 	client := vendor.NewClient("superoffice", c.HTTPConfig, 0, 1)
-	client.ErrorText = func(body []byte) string {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return strings.TrimSpace(e.Error + " " + e.Message)
-		}
-		return strings.TrimSpace(string(body))
-	}
+	client.ErrorText = api.ErrorText
 	s := &Source{Window: w, cfg: c, env: env, client: client}
 	s.pager.Fetch = s.fetch
 	return s, nil

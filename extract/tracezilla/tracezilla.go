@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	api "github.com/msgmigrate/msgmigrate/api/tracezilla"
 	"github.com/msgmigrate/msgmigrate/config"
@@ -81,13 +80,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
 	}
-	client.ErrorText = func(body []byte) string {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return e.Message
-		}
-		return strings.TrimSpace(string(body))
-	}
+	client.ErrorText = api.ErrorText
 	s := &Source{Window: w, base: u, client: client, perPage: c.PerPage, status: c.Status}
 	s.pager.Fetch = s.fetch
 	return s, nil

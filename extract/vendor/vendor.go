@@ -36,7 +36,8 @@ type Client struct {
 	Retry   load.RetryPolicy
 	// Authorize adds the credentials to a request.
 	Authorize func(*http.Request)
-	// ErrorText reads the vendor's error body, for messages.
+	// ErrorText reads the message in the vendor's error body ("" when the
+	// body is not in the vendor's format).
 	ErrorText func(body []byte) string
 	Requests  atomic.Int64 // safe for sources that fetch concurrently
 }
@@ -60,12 +61,6 @@ func NewClient(vendor string, c HTTPConfig, defaultRate float64, defaultBurst in
 		HTTP:    load.NewClient(load.Options{Concurrency: 4}, time.Duration(c.Timeout)),
 		Limiter: lim,
 		Retry:   load.HTTPConfig{Retry: c.Retry}.Options(0).Retry,
-		ErrorText: func(body []byte) string {
-			if len(body) > 300 {
-				body = body[:300]
-			}
-			return string(body)
-		},
 	}
 }
 
@@ -138,10 +133,14 @@ func (c *Client) get(ctx context.Context, url string, v any) error {
 		return &load.RetryableError{Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return load.Classify(resp.StatusCode, "", c.ErrorText(body), resp.Header.Get("Retry-After"), time.Now())
+		return load.Classify(resp.StatusCode, "", c.ErrorMessage(body), resp.Header.Get("Retry-After"), time.Now())
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return &load.RetryableError{Err: fmt.Errorf("unreadable answer: %w", err)}
 	}
 	return nil
 }
+
+// ErrorMessage is the vendor's message in an error body, else the body
+// itself (cut short).
+func (c *Client) ErrorMessage(body []byte) string { return load.ErrorMessage(c.ErrorText, body) }

@@ -78,20 +78,14 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		if err := s.ensure(ctx, p); err != nil {
 			return nil, err
 		}
-		return merge(ctx, p, s, it)
+		return merge(ctx, p, it)
 	}
 	p.TargetID = func(body []byte) string {
 		var id string
 		_ = json.Unmarshal(body, &id)
 		return id
 	}
-	p.ErrorText = func(body []byte) (string, string) {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return "", e.Message
-		}
-		return "", strings.TrimSpace(string(body))
-	}
+	p.ErrorText = api.ErrorText
 	return p, nil
 }
 
@@ -115,8 +109,7 @@ func (s *session) ensure(ctx context.Context, p *load.Put) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		_, text := p.ErrorText(b)
-		return load.Classify(resp.StatusCode, "LOGIN", "creating a session token: "+text, resp.Header.Get("Retry-After"), time.Now())
+		return load.Classify(resp.StatusCode, "LOGIN", "creating a session token: "+p.ErrorMessage(b), resp.Header.Get("Retry-After"), time.Now())
 	}
 	var tok string
 	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {
@@ -127,33 +120,10 @@ func (s *session) ensure(ctx context.Context, p *load.Put) error {
 }
 
 // merge reads the current message and lays the mapped fields over it.
-func merge(ctx context.Context, p *load.Put, s *session, it *msg.Item) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Base+"api/message/"+url.PathEscape(it.Route[0])+"?deserialiseDocument=false", nil)
+func merge(ctx context.Context, p *load.Put, it *msg.Item) ([]byte, error) {
+	body, err := p.Get(ctx, "api/message/"+url.PathEscape(it.Route[0])+"?deserialiseDocument=false", "message "+it.Route[0])
 	if err != nil {
-		return nil, &load.PermanentError{Code: "BAD_REQUEST", Err: err}
-	}
-	p.Authorize(req)
-	resp, err := p.Client.Do(req)
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return nil, &load.PermanentError{Code: "NOT_FOUND", Err: fmt.Errorf("message %s: HTTP 404", it.Route[0])}
-	case http.StatusUnauthorized:
-		s.mu.Lock()
-		s.token = "" // the session expired: log in again on the next attempt
-		s.mu.Unlock()
-		return nil, &load.RetryableError{Err: errors.New("the session expired")}
-	default:
-		_, text := p.ErrorText(body)
-		return nil, load.Classify(resp.StatusCode, "", "reading the current message: "+text, resp.Header.Get("Retry-After"), time.Now())
+		return nil, err
 	}
 	var current map[string]json.RawMessage
 	if err := json.Unmarshal(body, &current); err != nil {

@@ -67,13 +67,7 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID.String()
 	}
-	p.ErrorText = func(body []byte) (string, string) {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return "", e.Error
-		}
-		return "", strings.TrimSpace(string(body))
-	}
+	p.ErrorText = api.ErrorText
 	return p, nil
 }
 

@@ -201,11 +201,7 @@ func decodeAPIError(body []byte) (code, message string) {
 		}
 		return e.Errors[0].ErrorCode, strings.Join(parts, "; ")
 	}
-	text := strings.TrimSpace(string(body))
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
-	return "", text
+	return "", load.BodyText(body)
 }
 
 // isSizeError recognises a 400 that is about the batch's size rather than its

@@ -8,11 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
 	api "github.com/msgmigrate/msgmigrate/api/superoffice"
 	"github.com/msgmigrate/msgmigrate/config"
@@ -63,39 +60,15 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID.String()
 	}
-	p.ErrorText = func(body []byte) (string, string) {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return "", strings.TrimSpace(e.Error + " " + e.Message)
-		}
-		return "", strings.TrimSpace(string(body))
-	}
+	p.ErrorText = api.ErrorText
 	return p, nil
 }
 
 // merge reads the current entity and lays the mapped fields over it.
 func merge(ctx context.Context, p *load.Put, it *msg.Item) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Base+"/TicketMessage/"+url.PathEscape(it.Route[0]), nil)
+	body, err := p.Get(ctx, "/TicketMessage/"+url.PathEscape(it.Route[0]), "ticket message "+it.Route[0])
 	if err != nil {
-		return nil, &load.PermanentError{Code: "BAD_REQUEST", Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	p.Authorize(req)
-	resp, err := p.Client.Do(req)
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, &load.RetryableError{Err: err}
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, &load.PermanentError{Code: "NOT_FOUND", Err: fmt.Errorf("ticket message %s: HTTP 404", it.Route[0])}
-	}
-	if resp.StatusCode != http.StatusOK {
-		_, text := p.ErrorText(body)
-		return nil, load.Classify(resp.StatusCode, "", "reading the current entity: "+text, resp.Header.Get("Retry-After"), time.Now())
+		return nil, err
 	}
 	var entity map[string]any
 	if err := json.Unmarshal(body, &entity); err != nil {

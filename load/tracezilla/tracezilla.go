@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	api "github.com/msgmigrate/msgmigrate/api/tracezilla"
 	"github.com/msgmigrate/msgmigrate/config"
@@ -47,16 +46,6 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID
 	}
-	p.ErrorText = func(body []byte) (string, string) {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			text := e.Message
-			for field, msgs := range e.Errors {
-				text += "; " + field + ": " + strings.Join(msgs, ", ")
-			}
-			return "", text
-		}
-		return "", strings.TrimSpace(string(body))
-	}
+	p.ErrorText = api.ErrorText
 	return p, nil
 }
