@@ -33,8 +33,8 @@ type Put struct {
 	// body is not in the vendor's format).
 	ErrorText func(body []byte) string
 	// OnUnauthorized, when set, makes a 401 worth another attempt (a
-	// session that expired) after it runs.
-	OnUnauthorized func()
+	// session that expired) after it runs on the refused request.
+	OnUnauthorized func(refused *http.Request)
 }
 
 // Options returns the delivery options: one item a request.
@@ -79,7 +79,7 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		if p.OnUnauthorized != nil {
-			p.OnUnauthorized()
+			p.OnUnauthorized(req)
 			return nil, &RetryableError{Err: fmt.Errorf("HTTP 401: %s (the session is renewed)", message)}
 		}
 	case http.StatusNotFound:
@@ -109,7 +109,7 @@ func (p *Put) Get(ctx context.Context, path, what string) ([]byte, error) {
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, &PermanentError{Code: "NOT_FOUND", Err: fmt.Errorf("%s: HTTP 404", what)}
 	case resp.StatusCode == http.StatusUnauthorized && p.OnUnauthorized != nil:
-		p.OnUnauthorized()
+		p.OnUnauthorized(req)
 		return nil, &RetryableError{Err: fmt.Errorf("reading %s: the session expired", what)}
 	}
 	return nil, Classify(resp.StatusCode, "", "reading "+what+": "+p.ErrorMessage(body), resp.Header.Get("Retry-After"), time.Now())

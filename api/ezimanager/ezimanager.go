@@ -1,5 +1,6 @@
 // Package ezimanager holds EziManager's (GAP Solutions) wire types for
-// messages. Timestamps are written without an offset and are UTC by name.
+// messages, and the session login the source and the sink share.
+// Timestamps are written without an offset and are UTC by name.
 //
 // POST api/session/CreateToken {email, password} → "token" (a JSON string)
 // GET  api/message/{guid}?deserialiseDocument=false → Message

@@ -6,17 +6,14 @@ package ezimanager
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,19 +48,14 @@ type Config struct {
 
 // Source fetches the messages the ids file names.
 type Source struct {
-	base   string
-	client *vendor.Client
-	cfg    Config
-	header string
-	prefix string
+	base    string
+	client  *vendor.Client
+	cfg     Config
+	session *api.Session
 
-	ids      idReader
-	window   []chan result
-	fill     int
-	tokenMu  sync.Mutex // guards token
-	token    string
-	loginMu  sync.Mutex // one login at a time
-	loggedIn bool
+	ids    idReader
+	window []chan result
+	fill   int
 }
 
 type result struct {
@@ -86,12 +78,9 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if c.IDs == "" {
 		return nil, fmt.Errorf("%s: source.ids is required for ezimanager: it documents no list endpoint, so name the message GUIDs in a file", sec.File)
 	}
-	if c.TokenHeader == "" {
-		c.TokenHeader = "Authorization: Bearer"
-	}
-	name, prefix, _ := strings.Cut(c.TokenHeader, ":")
-	if strings.TrimSpace(name) == "" {
-		return nil, fmt.Errorf("%s: source.token_header %q: want \"Header-Name: prefix\"", sec.File, c.TokenHeader)
+	sess, err := api.NewSession(c.TokenHeader, c.Email, c.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: source.%w", sec.File, err)
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
@@ -104,46 +93,23 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{base: strings.TrimSuffix(u.String(), "/") + "/", cfg: c, header: strings.TrimSpace(name), prefix: strings.TrimSpace(prefix), ids: ids}
+	s := &Source{base: strings.TrimSuffix(u.String(), "/") + "/", cfg: c, session: sess, ids: ids}
 	s.client = vendor.NewClient("ezimanager", c.HTTPConfig, 0, 1)
-	s.client.Authorize = func(r *http.Request) {
-		s.tokenMu.Lock()
-		tok := s.token
-		s.tokenMu.Unlock()
-		v := tok
-		if s.prefix != "" {
-			v = s.prefix + " " + tok
-		}
-		r.Header.Set(s.header, v)
-	}
+	s.client.Authorize = sess.Authorize
 	s.client.ErrorText = api.ErrorText
 	return s, nil
 }
 
-// login creates a session token.
-func (s *Source) login(ctx context.Context) error {
-	body, _ := json.Marshal(api.TokenRequest{Email: s.cfg.Email, Password: s.cfg.Password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"api/session/CreateToken", bytes.NewReader(body))
+// login logs in when the token is stale ("": none yet). A login that fails
+// ends the run: without a session nothing can be read.
+func (s *Source) login(ctx context.Context, stale string) error {
+	err := s.session.Renew(ctx, s.client.HTTP, s.base, stale)
+	if le := (*api.LoginError)(nil); errors.As(err, &le) {
+		err = load.Classify(le.Status, "", "creating a session token: "+s.client.ErrorMessage(le.Body), le.RetryAfter, time.Now())
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("ezimanager: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("ezimanager: creating a session token: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ezimanager: creating a session token: %w", load.Classify(resp.StatusCode, "", s.client.ErrorMessage(b), "", time.Now()))
-	}
-	var tok string
-	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {
-		return errors.New("ezimanager: creating a session token: the answer is not a token")
-	}
-	s.tokenMu.Lock()
-	s.token = tok
-	s.tokenMu.Unlock()
 	return nil
 }
 
@@ -152,11 +118,8 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !s.loggedIn {
-		if err := s.login(ctx); err != nil {
-			return nil, err
-		}
-		s.loggedIn = true
+	if err := s.login(ctx, ""); err != nil { // once: then the token is not ""
+		return nil, err
 	}
 	// Keep the window full: up to concurrency fetches under way.
 	for len(s.window) < s.cfg.Concurrency {
@@ -191,14 +154,14 @@ func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) resu
 	var err error
 	var perm *load.PermanentError
 	for try := 0; ; try++ {
-		used := s.currentToken()
+		used := s.session.Token()
 		err = s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
 		if !errors.As(err, &perm) || !strings.Contains(perm.Error(), "HTTP 401") || try == maxRelogins {
 			break
 		}
 		// Sessions expire: log in again (unless another fetch already did)
 		// and try again.
-		if lerr := s.relogin(ctx, used); lerr != nil {
+		if lerr := s.login(ctx, used); lerr != nil {
 			return result{err: lerr}
 		}
 	}
@@ -219,23 +182,6 @@ func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) resu
 
 // maxRelogins bounds how often one fetch logs in again.
 const maxRelogins = 3
-
-func (s *Source) currentToken() string {
-	s.tokenMu.Lock()
-	defer s.tokenMu.Unlock()
-	return s.token
-}
-
-// relogin replaces the token the failed request used — once for all the
-// fetches that saw it expire.
-func (s *Source) relogin(ctx context.Context, used string) error {
-	s.loginMu.Lock()
-	defer s.loginMu.Unlock()
-	if s.currentToken() != used {
-		return nil // renewed meanwhile
-	}
-	return s.login(ctx)
-}
 
 // Close closes the ids file.
 func (s *Source) Close() error {

@@ -5,16 +5,12 @@
 package ezimanager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	api "github.com/msgmigrate/msgmigrate/api/ezimanager"
@@ -32,15 +28,6 @@ type Config struct {
 	TokenHeader     string           `yaml:"token_header"` // default "Authorization: Bearer"
 }
 
-type session struct {
-	mu     sync.Mutex
-	token  string
-	header string
-	prefix string
-	email  string
-	pass   string
-}
-
 func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error) {
 	var c Config
 	if err := sec.Decode(&c); err != nil {
@@ -49,33 +36,20 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if c.Email == "" || c.Password == "" {
 		return nil, fmt.Errorf("%s: sink.email and sink.password are required for ezimanager", sec.File)
 	}
-	if c.TokenHeader == "" {
-		c.TokenHeader = "Authorization: Bearer"
+	sess, err := api.NewSession(c.TokenHeader, c.Email, c.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: sink.%w", sec.File, err)
 	}
-	name, prefix, _ := strings.Cut(c.TokenHeader, ":")
 	p, err := load.NewPut(env, c.HTTPConfig)
 	if err != nil {
 		return nil, err
 	}
 	p.Base = strings.TrimSuffix(p.Base, "/") + "/"
-	s := &session{header: strings.TrimSpace(name), prefix: strings.TrimSpace(prefix), email: c.Email, pass: c.Password}
-	p.Authorize = func(r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		v := s.token
-		if s.prefix != "" {
-			v = s.prefix + " " + v
-		}
-		r.Header.Set(s.header, v)
-	}
+	p.Authorize = sess.Authorize
 	p.Path = func(it *msg.Item) string { return "api/message/" + url.PathEscape(it.Route[0]) }
-	p.OnUnauthorized = func() {
-		s.mu.Lock()
-		s.token = ""
-		s.mu.Unlock()
-	}
+	p.OnUnauthorized = sess.Forget
 	p.Body = func(ctx context.Context, it *msg.Item) ([]byte, error) {
-		if err := s.ensure(ctx, p); err != nil {
+		if err := login(ctx, sess, p); err != nil {
 			return nil, err
 		}
 		return merge(ctx, p, it)
@@ -89,34 +63,20 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	return p, nil
 }
 
-// ensure logs in when there is no token yet.
-func (s *session) ensure(ctx context.Context, p *load.Put) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token != "" {
+// login logs in when there is no token (yet, or since one expired). A
+// refused login fails the item as the vendor's status says; one that did not
+// get through is worth another attempt.
+func login(ctx context.Context, sess *api.Session, p *load.Put) error {
+	err := sess.Renew(ctx, p.Client, p.Base, "")
+	var le *api.LoginError
+	switch {
+	case err == nil:
 		return nil
-	}
-	body, _ := json.Marshal(api.TokenRequest{Email: s.email, Password: s.pass})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Base+"api/session/CreateToken", bytes.NewReader(body))
-	if err != nil {
-		return &load.PermanentError{Code: "BAD_REQUEST", Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.Client.Do(req)
-	if err != nil {
+	case errors.As(err, &le):
+		return load.Classify(le.Status, "LOGIN", "creating a session token: "+p.ErrorMessage(le.Body), le.RetryAfter, time.Now())
+	default:
 		return &load.RetryableError{Err: err}
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return load.Classify(resp.StatusCode, "LOGIN", "creating a session token: "+p.ErrorMessage(b), resp.Header.Get("Retry-After"), time.Now())
-	}
-	var tok string
-	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {
-		return &load.RetryableError{Err: errors.New("creating a session token: the answer is not a token")}
-	}
-	s.token = tok
-	return nil
 }
 
 // merge reads the current message and lays the mapped fields over it.
