@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -18,6 +19,18 @@ type Section struct {
 	Node *yaml.Node // the mapping node; nil when the job gave none
 	Dir  string     // directory relative paths are resolved against
 }
+
+// Resolve resolves a path the job file gives against dir, the job file's
+// directory: a job runs the same from wherever it is started.
+func Resolve(dir, path string) string {
+	if path == "" || dir == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// Path resolves a path the section gives against the job file's directory.
+func (s Section) Path(path string) string { return Resolve(s.Dir, path) }
 
 // Decode decodes the section into v (a pointer to a struct with yaml tags),
 // rejecting any key v does not declare.

@@ -130,12 +130,7 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 	return j, nil
 }
 
-func (j *Job) path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(j.Dir, p)
-}
+func (j *Job) path(p string) string { return config.Resolve(j.Dir, p) }
 
 func (j *Job) readMapping() error {
 	if name, ok := strings.CutPrefix(j.Mapping, mappings.Prefix); ok {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 
+	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract/csv"
 )
 
@@ -25,10 +25,7 @@ func loadLookups(specs []LookupSpec) (map[string]map[string]string, error) {
 }
 
 func loadLookup(s LookupSpec) (map[string]string, error) {
-	path := s.File
-	if !filepath.IsAbs(path) && s.Dir != "" {
-		path = filepath.Join(s.Dir, path)
-	}
+	path := config.Resolve(s.Dir, s.File)
 	src, err := csv.Open(path, s.File, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %q: %w", s.Name, err)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -85,10 +84,7 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
 	}
-	path := c.IDs
-	if !filepath.IsAbs(path) && sec.Dir != "" {
-		path = filepath.Join(sec.Dir, path)
-	}
+	path := sec.Path(c.IDs)
 	ids, err := openIDs(path, c.IDs, c.IDsColumn)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/msgmigrate/msgmigrate/config"
@@ -46,10 +45,7 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 	if c.Path == "" {
 		return nil, fmt.Errorf("%s: source.path is required for kind jsonl", sec.File)
 	}
-	path := c.Path
-	if !filepath.IsAbs(path) && sec.Dir != "" {
-		path = filepath.Join(sec.Dir, path)
-	}
+	path := sec.Path(c.Path)
 	return Open(path, c.Path)
 }
 

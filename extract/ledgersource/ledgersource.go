@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/msgmigrate/msgmigrate/config"
@@ -47,10 +46,7 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 	if c.Path == "" {
 		return nil, fmt.Errorf("%s: source.state (or path) is required for kind ledger: the migration job's state file", sec.File)
 	}
-	p := c.Path
-	if !filepath.IsAbs(p) && sec.Dir != "" {
-		p = filepath.Join(sec.Dir, p)
-	}
+	p := sec.Path(c.Path)
 	return Open(p, c.Path)
 }
 

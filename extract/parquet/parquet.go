@@ -58,10 +58,7 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 	if c.Path == "" {
 		return nil, fmt.Errorf("%s: source.path is required for kind parquet", sec.File)
 	}
-	path := c.Path
-	if !filepath.IsAbs(path) && sec.Dir != "" {
-		path = filepath.Join(sec.Dir, path)
-	}
+	path := sec.Path(c.Path)
 	return Open(path, c.ChunkRows)
 }
 

@@ -22,7 +22,6 @@ import (
 	"math"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,10 +69,7 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 	if c.Path == "" {
 		return nil, fmt.Errorf("%s: source.path is required for kind xlsx", sec.File)
 	}
-	p := c.Path
-	if !filepath.IsAbs(p) && sec.Dir != "" {
-		p = filepath.Join(sec.Dir, p)
-	}
+	p := sec.Path(c.Path)
 	return Open(p, c.Path, c.Sheet, c.HeaderRow)
 }
 

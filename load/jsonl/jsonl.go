@@ -47,10 +47,7 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if c.Path == "-" {
 		return New(os.Stdout, nil, routes), nil
 	}
-	path := c.Path
-	if !filepath.IsAbs(path) && sec.Dir != "" {
-		path = filepath.Join(sec.Dir, path)
-	}
+	path := sec.Path(c.Path)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
