@@ -2,8 +2,6 @@ package csv
 
 import (
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/extracttest"
-	"github.com/msgmigrate/msgmigrate/msg"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -65,20 +62,10 @@ func TestRowErrorsNameTheLine(t *testing.T) {
 	s, err := Open(path, "m.csv", "", 0)
 	require.NoError(t, err)
 	defer s.Close()
-	var errs []string
+	rows, errs := extracttest.ReadFields(t, s)
 	var ids []any
-	for {
-		rec, err := s.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var me *msg.Error
-		if errors.As(err, &me) {
-			errs = append(errs, me.Error())
-			continue
-		}
-		require.NoError(t, err)
-		ids = append(ids, rec.Fields["id"])
+	for _, r := range rows {
+		ids = append(ids, r["id"])
 	}
 	assert.Equal(t, []any{"1", "5"}, ids)
 	assert.Equal(t, []string{

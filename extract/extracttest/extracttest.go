@@ -30,23 +30,16 @@ func Run(t *testing.T, f Fixture) {
 	t.Run("YieldsEveryRecordOnceInOrder", func(t *testing.T) {
 		src := f.Open(t)
 		defer src.Close()
+		recs, errs := ReadAll(t, src)
 		var good []map[string]any
 		var bad []string
+		for _, me := range errs {
+			assert.Equal(t, msg.StageRead, me.Stage, "a reading error has stage read")
+			assert.Contains(t, me.Error(), me.Origin.String(), "the error names its origin")
+			bad = append(bad, me.Origin.String())
+		}
 		seen := map[string]bool{}
-		for {
-			rec, err := src.Next(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			var me *msg.Error
-			if errors.As(err, &me) {
-				assert.Equal(t, msg.StageRead, me.Stage, "a reading error has stage read")
-				assert.Contains(t, me.Error(), me.Origin.String(), "the error names its origin")
-				bad = append(bad, me.Origin.String())
-				continue
-			}
-			require.NoError(t, err)
-			require.NotNil(t, rec)
+		for _, rec := range recs {
 			o := rec.Origin.String()
 			assert.False(t, seen[o], "origin %s given twice", o)
 			seen[o] = true
@@ -97,4 +90,38 @@ func Run(t *testing.T, f Fixture) {
 			assert.Equal(t, total, done, "at the end all of it is read")
 		}
 	})
+}
+
+// ReadAll reads src to the end: the records, and the records that failed to
+// read (which cost only themselves). Any other error fails the test.
+func ReadAll(t testing.TB, src extract.Source) (recs []*msg.Record, errs []*msg.Error) {
+	t.Helper()
+	for {
+		rec, err := src.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return recs, errs
+		}
+		var me *msg.Error
+		if errors.As(err, &me) {
+			errs = append(errs, me)
+			continue
+		}
+		require.NoError(t, err)
+		require.NotNil(t, rec)
+		recs = append(recs, rec)
+	}
+}
+
+// ReadFields is ReadAll as a user sees it: the records' fields, and the
+// failed records' messages.
+func ReadFields(t testing.TB, src extract.Source) (fields []map[string]any, errs []string) {
+	t.Helper()
+	recs, failed := ReadAll(t, src)
+	for _, r := range recs {
+		fields = append(fields, r.Fields)
+	}
+	for _, e := range failed {
+		errs = append(errs, e.Error())
+	}
+	return fields, errs
 }

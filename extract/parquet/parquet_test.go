@@ -17,7 +17,6 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/extracttest"
-	"github.com/msgmigrate/msgmigrate/msg"
 )
 
 // The fixtures are written by another implementation (parquet-go/parquet-go),
@@ -136,23 +135,6 @@ func want(i int) map[string]any {
 	return out
 }
 
-func readAll(t testing.TB, s extract.Source) (recs []*msg.Record, errs []*msg.Error) {
-	t.Helper()
-	for {
-		rec, err := s.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return recs, errs
-		}
-		var me *msg.Error
-		if errors.As(err, &me) {
-			errs = append(errs, me)
-			continue
-		}
-		require.NoError(t, err)
-		recs = append(recs, rec)
-	}
-}
-
 func TestReadsOtherWritersFiles(t *testing.T) {
 	for _, tt := range []struct {
 		Name string
@@ -169,7 +151,7 @@ func TestReadsOtherWritersFiles(t *testing.T) {
 			s, err := Open(path, 64)
 			require.NoError(t, err)
 			defer s.Close()
-			recs, errs := readAll(t, s)
+			recs, errs := extracttest.ReadAll(t, s)
 			require.Empty(t, errs)
 			require.Len(t, recs, n)
 			for i, r := range recs {
@@ -213,7 +195,7 @@ func TestBadFiles(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, content, 0o644))
 		s, err := Open(p, 0)
 		require.NoError(t, err)
-		recs, errs := readAll(t, s)
+		recs, errs := extracttest.ReadAll(t, s)
 		assert.Empty(t, recs, name)
 		require.Len(t, errs, 1, name)
 		assert.Equal(t, p, errs[0].Origin.String())
@@ -229,7 +211,7 @@ func TestBadFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, corrupt, 0o644))
 	s, err := Open(p, 0)
 	require.NoError(t, err)
-	recs, errs := readAll(t, s)
+	recs, errs := extracttest.ReadAll(t, s)
 	assert.Equal(t, 200, len(recs)+len(errs), "every row is accounted for")
 	for _, e := range errs {
 		assert.Contains(t, e.Error(), p+":")

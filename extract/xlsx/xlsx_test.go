@@ -3,9 +3,7 @@ package xlsx
 import (
 	"archive/zip"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/extracttest"
-	"github.com/msgmigrate/msgmigrate/msg"
 )
 
 // writeBook writes a workbook with excelize: two sheets, date cells, the
@@ -129,21 +126,7 @@ func TestOtherToolsWorkbook(t *testing.T) {
 	s, err := Open(path, "other.xlsx", "", 0)
 	require.NoError(t, err)
 	defer s.Close()
-	var got []map[string]any
-	var errs []string
-	for {
-		rec, err := s.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var me *msg.Error
-		if errors.As(err, &me) {
-			errs = append(errs, me.Error())
-			continue
-		}
-		require.NoError(t, err)
-		got = append(got, rec.Fields)
-	}
+	got, errs := extracttest.ReadFields(t, s)
 	assert.Equal(t, []map[string]any{
 		{"id": int64(10), "text": "Bold and plain", "calc": 25.0 - 0.0 + 0, "when": time.Date(2024, 3, 1, 9, 15, 0, 0, time.UTC)},
 		{"id": int64(11), "text": "cr\rlf literal _x000D_", "calc": "#DIV/0!"},
