@@ -113,3 +113,42 @@ func Write(w io.Writer, spec Spec) (PerRoute, error) {
 	}
 	return per, bw.Flush()
 }
+
+// eachRow generates the rows Write writes and hands each to each, the header
+// first (i = 0), for the writers of other formats. If each fails, the
+// generator is stopped too.
+func eachRow(spec Spec, each func(i int, rec []string) error) (PerRoute, error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		per PerRoute
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		per, err := Write(pw, spec)
+		pw.CloseWithError(err)
+		done <- result{per, err}
+	}()
+	err := func() error {
+		r := csv.NewReader(pr)
+		r.ReuseRecord = true
+		for i := 0; ; i++ {
+			rec, err := r.Read()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := each(i, rec); err != nil {
+				return err
+			}
+		}
+	}()
+	pr.CloseWithError(err) // a generator still writing stops
+	res := <-done
+	if err != nil {
+		return nil, err
+	}
+	return res.per, res.err
+}

@@ -1,9 +1,7 @@
 package gen
 
 import (
-	"encoding/csv"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -31,19 +29,11 @@ type parquetRow struct {
 // WriteParquet writes the same rows as Write, as one Parquet file of a single
 // row group (as Spark and pyarrow write them), snappy-compressed.
 func WriteParquet(path string, spec Spec) (PerRoute, error) {
-	pr, pw := io.Pipe()
-	perCh := make(chan PerRoute, 1)
-	errCh := make(chan error, 1)
-	go func() {
-		per, err := Write(pw, spec)
-		pw.CloseWithError(err)
-		perCh <- per
-		errCh <- err
-	}()
 	fw, err := local.NewLocalFileWriter(path)
 	if err != nil {
 		return nil, err
 	}
+	defer fw.Close()
 	w, err := writer.NewParquetWriter(fw, new(parquetRow), 2)
 	if err != nil {
 		return nil, err
@@ -51,43 +41,30 @@ func WriteParquet(path string, spec Spec) (PerRoute, error) {
 	w.RowGroupSize = 1 << 40 // one row group, however large
 	w.PageSize = 1 << 20
 	w.CompressionType = parquet.CompressionCodec_SNAPPY
-	r := csv.NewReader(pr)
-	if _, err := r.Read(); err != nil { // header
-		return nil, err
-	}
 	opt := func(s string) *string {
 		if s == "" {
 			return nil
 		}
 		return &s
 	}
-	for {
-		f, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
+	per, err := eachRow(spec, func(i int, f []string) error {
+		if i == 0 {
+			return nil // the header: the struct tags name the columns
 		}
 		id, _ := strconv.ParseInt(f[0], 10, 64)
 		sent, err := time.Parse(time.RFC3339, f[5])
 		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", id, err)
+			return fmt.Errorf("row %d: %w", id, err)
 		}
-		if err := w.Write(parquetRow{ID: id, Department: f[1], Customer: f[2], Channel: f[3], Direction: f[4],
+		return w.Write(parquetRow{ID: id, Department: f[1], Customer: f[2], Channel: f[3], Direction: f[4],
 			SentAt: sent.UnixMicro(), CreatedAt: f[6], Subject: f[7], BodyText: opt(f[8]), BodyHTML: opt(f[9]),
-			UserUUID: f[10], AttachmentURL: opt(f[11])}); err != nil {
-			return nil, err
-		}
+			UserUUID: f[10], AttachmentURL: opt(f[11])})
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := w.WriteStop(); err != nil {
 		return nil, err
 	}
-	if err := fw.Close(); err != nil {
-		return nil, err
-	}
-	if err := <-errCh; err != nil {
-		return nil, err
-	}
-	return <-perCh, nil
+	return per, fw.Close()
 }

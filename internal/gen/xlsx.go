@@ -1,8 +1,6 @@
 package gen
 
 import (
-	"encoding/csv"
-	"io"
 	"strconv"
 	"time"
 
@@ -13,15 +11,6 @@ import (
 // as numbers and sent_at as a date-formatted cell, through excelize's
 // stream writer (flat memory however many rows).
 func WriteXLSX(path string, spec Spec) (PerRoute, error) {
-	pr, pw := io.Pipe()
-	perCh := make(chan PerRoute, 1)
-	errCh := make(chan error, 1)
-	go func() {
-		per, err := Write(pw, spec)
-		pw.CloseWithError(err)
-		perCh <- per
-		errCh <- err
-	}()
 	f := excelize.NewFile()
 	defer f.Close()
 	sw, err := f.NewStreamWriter("Sheet1")
@@ -32,56 +21,38 @@ func WriteXLSX(path string, spec Spec) (PerRoute, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := csv.NewReader(pr)
-	header, err := r.Read()
-	if err != nil {
-		return nil, err
-	}
-	row := make([]any, len(header))
-	for i, h := range header {
-		row[i] = h
-	}
-	if err := sw.SetRow("A1", row); err != nil {
-		return nil, err
-	}
-	for n := 2; ; n++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
+	var row []any
+	per, err := eachRow(spec, func(i int, rec []string) error {
+		if row == nil {
+			row = make([]any, len(rec))
 		}
-		if err != nil {
-			return nil, err
-		}
-		for i, v := range rec {
+		for c, v := range rec {
 			switch {
-			case v == "":
-				row[i] = nil
 			case i == 0:
+				row[c] = v // the header
+			case v == "":
+				row[c] = nil
+			case c == 0:
 				id, _ := strconv.ParseInt(v, 10, 64)
-				row[i] = id
-			case i == 5:
+				row[c] = id
+			case c == 5:
 				t, err := time.Parse(time.RFC3339, v)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				row[i] = excelize.Cell{StyleID: dateStyle, Value: t}
+				row[c] = excelize.Cell{StyleID: dateStyle, Value: t}
 			default:
-				row[i] = v
+				row[c] = v
 			}
 		}
-		cell, _ := excelize.CoordinatesToCellName(1, n)
-		if err := sw.SetRow(cell, row); err != nil {
-			return nil, err
-		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		return sw.SetRow(cell, row)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := sw.Flush(); err != nil {
 		return nil, err
 	}
-	if err := f.SaveAs(path); err != nil {
-		return nil, err
-	}
-	if err := <-errCh; err != nil {
-		return nil, err
-	}
-	return <-perCh, nil
+	return per, f.SaveAs(path)
 }
