@@ -47,6 +47,8 @@ func benchCmd(g *globals) *cobra.Command {
 				}
 				defer os.RemoveAll(d)
 				dir = d
+			} else if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
 			}
 			var per gen.PerRoute
 			if input == "" {
