@@ -35,6 +35,22 @@ type Progress interface {
 	Progress() (done, total int64)
 }
 
+// Columns is implemented by sources that know their records' top-level
+// fields before the first record is read — a header row, a Parquet schema, a
+// vendor's record type — so a mapping's row.X can be checked against them.
+// nil means "not known" (a JSON-lines file, say).
+type Columns interface {
+	Columns() []string
+}
+
+// Hints is implemented by sources that notice something about their input
+// worth one line to the user, e.g. "messages.csv looks like Windows-1252
+// (line 12: 0x93 0x94); set source.encoding". A run or validate prints each
+// hint once, after reading.
+type Hints interface {
+	Hints() []string
+}
+
 // Env is what a source factory gets besides its job section.
 type Env struct {
 	// ResolveURL turns a configured URL into the one to use; the run maps
