@@ -12,6 +12,7 @@ package extract
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/msgmigrate/msgmigrate/config"
@@ -56,6 +57,11 @@ type Env struct {
 	// ResolveURL turns a configured URL into the one to use; the run maps
 	// "sandbox" to the in-process fakes. nil leaves URLs as they are.
 	ResolveURL func(raw string) (string, error)
+	// RateShare is the fraction of the source's rate this process takes
+	// (1/P when P processes of one job run at once); 0 means all of it.
+	RateShare float64
+	// Log is the run's logger.
+	Log *slog.Logger
 }
 
 // URL resolves raw through ResolveURL when set.
@@ -86,9 +92,6 @@ var sources = registry.New[Factory]("source")
 // Register makes a source kind available. It panics on a duplicate kind,
 // as database/sql.Register does: that is a programming error.
 func Register(kind string, f Factory) { sources.Register(kind, f) }
-
-// Kinds lists the registered kinds, sorted.
-func Kinds() []string { return sources.Kinds() }
 
 // Open opens a source of the given kind.
 func Open(ctx context.Context, kind string, sec config.Section, env Env) (Source, error) {

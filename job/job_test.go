@@ -53,7 +53,7 @@ timezone: Europe/Berlin
 	assert.Equal(t, 16, o.Concurrency, "--set overrides the file")
 	assert.Equal(t, 50, o.MaxItems)
 	assert.Equal(t, 512000, o.MaxBytes)
-	assert.InDelta(t, 10.0, o.Rate, 1e-9)
+	assert.InDelta(t, 10.0, float64(c.Rate), 1e-9)
 	assert.Equal(t, load.DefaultLinger, o.Linger)
 	prog, err := j.Compile()
 	require.NoError(t, err)

@@ -5,21 +5,25 @@
 //
 // To add a sink kind (a checklist):
 //   - put the vendor's wire types and target schema in api/<vendor>;
-//   - implement Sink: Send makes exactly one request and classifies its
-//     failure with Retryable / TooLarge / Permanent; per-item outcomes of a
-//     successful request come back as ItemResult;
+//   - implement Sink: Send makes one attempt (one request, or a read and a
+//     write) through a transport.Client and returns its failure as the
+//     transport's *Error (its Class says retry, split, fail or stop); per-item
+//     outcomes of an answered request come back as ItemResult; implement
+//     Paced so the loader retries through the client's Pacer;
 //   - call Register(kind, factory) in init and import it in load/all;
 //   - call loadtest.Run from its tests.
 package load
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/internal/registry"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/schema"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 // Batch is items with one route, within the sink's limits.
@@ -29,13 +33,12 @@ type Batch struct {
 	Bytes int // payload bytes, for the byte limit
 }
 
-// Status is an item's final or interim state.
+// Status is an item's outcome.
 type Status int
 
 const (
 	Loaded Status = iota
 	Failed
-	Retry // not settled by this attempt: send again
 )
 
 // ItemResult is one item's outcome of one successful request, in the order of
@@ -50,7 +53,7 @@ type ItemResult struct {
 // Sink sends one batch in one request.
 type Sink interface {
 	// Send returns one ItemResult per item when the request was answered,
-	// or an error classified by Retryable, TooLarge or Permanent.
+	// or the failure (a *transport.Error says what to do about it).
 	Send(ctx context.Context, b *Batch) ([]ItemResult, error)
 	// Options are the batching and concurrency the sink was configured with.
 	Options() Options
@@ -64,10 +67,16 @@ type Options struct {
 	MaxBytes    int           // payload bytes per request; 0 = no limit
 	Overhead    int           // bytes of the request envelope around the items
 	Concurrency int           // requests in flight at most
-	Rate        float64       // requests per second, shared; 0 = unlimited
 	Linger      time.Duration // how long a partial batch may wait for more items
 	MaxOpen     int           // bytes of all open batches before the fullest is sent
-	Retry       RetryPolicy
+}
+
+// Paced is implemented by sinks that talk to a service: the loader makes
+// its attempts through the sink's pacer (rate, retries, 429 pauses, the
+// circuit, fail-fast). A sink that is not Paced gets a pacer of its own
+// with no rate limit.
+type Paced interface {
+	Pacer() *transport.Pacer
 }
 
 // Env is what a sink factory gets besides its job section.
@@ -76,6 +85,11 @@ type Env struct {
 	// ResolveURL turns a configured URL into the one to use; the run maps
 	// "sandbox" to the in-process fake. nil leaves URLs as they are.
 	ResolveURL func(raw string) (string, error)
+	// RateShare is the fraction of the job's rate this process takes: 1/P
+	// when P processes of one job run at once; 0 means all of it.
+	RateShare float64
+	// Log is the run's logger.
+	Log *slog.Logger
 }
 
 // URL resolves raw through ResolveURL when set.
@@ -93,9 +107,6 @@ var sinks = registry.New[Factory]("sink")
 
 // Register makes a sink kind available; a duplicate panics.
 func Register(kind string, f Factory) { sinks.Register(kind, f) }
-
-// Kinds lists the registered kinds, sorted.
-func Kinds() []string { return sinks.Kinds() }
 
 // Open opens a sink of the given kind.
 func Open(ctx context.Context, kind string, sec config.Section, env Env) (Sink, error) {

@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 // Result is an item's final outcome in this run.
@@ -19,60 +19,66 @@ type Result struct {
 	TargetID string
 	Code     string
 	Message  string
-	Attempts int
 }
 
-// Stats are the loader's running counts, safe to read while it runs.
+// Stats are the loader's running counts, safe to read while it runs; the
+// requests, retries and 429s are its pacer's.
 type Stats struct {
-	Requests  atomic.Int64
-	Retries   atomic.Int64 // whole-request attempts after the first
-	Throttled atomic.Int64 // 429s
-	InFlight  atomic.Int64
+	Batches   atomic.Int64 // batches settled
 	Splits    atomic.Int64
-	ItemsSent atomic.Int64 // items carried by requests, for the mean batch fill
-	Abandoned atomic.Int64 // items left unsent by an interrupt, to be sent next run
+	ItemsSent atomic.Int64 // items carried by settled batches, for the mean batch fill
+	Abandoned atomic.Int64 // items left unsent by a stop, to be sent next run
 }
 
-// Loader delivers batches through a Sink with bounded concurrency, one shared
-// rate limit, and retries.
+// Loader delivers batches through a Sink with bounded concurrency, through
+// the sink's pacer (one rate, one retry policy, one circuit for the run).
 type Loader struct {
-	sink    Sink
-	opts    Options
-	limiter *rate.Limiter
-	pacer   pacer
-	Stats   Stats
+	sink  Sink
+	opts  Options
+	pacer *transport.Pacer
+	Stats Stats
 }
 
 // NewLoader wraps a sink.
 func NewLoader(s Sink) *Loader {
 	o := s.Options()
-	if o.Concurrency < 1 {
-		o.Concurrency = 1
+	o.Concurrency = max(o.Concurrency, 1)
+	l := &Loader{sink: s, opts: o}
+	if p, ok := s.(Paced); ok {
+		l.pacer = p.Pacer()
+	} else {
+		l.pacer = transport.NewPacer("sink", 0, 1, transport.DefaultPolicy, nil)
 	}
-	if o.Retry.MaxAttempts < 1 {
-		o.Retry = DefaultRetry
-	}
-	lim := rate.NewLimiter(rate.Inf, 1)
-	if o.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(o.Rate), 1)
-	}
-	return &Loader{sink: s, opts: o, limiter: lim}
+	return l
 }
 
 // Options are the delivery options in force.
 func (l *Loader) Options() Options { return l.opts }
 
+// Pacer is the pacer every attempt goes through.
+func (l *Loader) Pacer() *transport.Pacer { return l.pacer }
+
 // Run sends every batch from in with at most Concurrency requests in flight,
 // and calls emit (from several goroutines) once per item with its final
 // outcome. When drain is done no new attempt starts: items not yet answered
 // get no Result and are counted as Abandoned, so a later run sends them. ctx
-// cancels requests in flight.
+// cancels requests in flight. A *transport.FatalError or
+// *transport.OutageError ends Run: what it had not sent stays unsent.
 func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit func(Result)) error {
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	// Waits (backoff, pauses, the circuit) end at a drain or a stop; a
+	// request in flight ends only at a stop.
+	wait, cancelWait := context.WithCancel(gctx)
+	defer cancelWait()
+	stopWaiting := context.AfterFunc(drain, cancelWait)
+	defer stopWaiting()
 	for range l.opts.Concurrency {
 		g.Go(func() error {
 			for b := range in {
-				if err := l.deliver(ctx, drain, b, 1, emit); err != nil {
+				if err := l.deliver(gctx, wait, b, emit); err != nil {
+					l.Stats.Abandoned.Add(int64(len(b.Items)))
+					for range in { // the run is stopping: what is queued stays unsent
+					}
 					return err
 				}
 			}
@@ -82,109 +88,67 @@ func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit func(Res
 	return g.Wait()
 }
 
-// deliver sends b until every item is settled, attempts run out, or the run
-// is draining. attempt is the number of the next attempt.
-func (l *Loader) deliver(ctx, drain context.Context, b *Batch, attempt int, emit func(Result)) error {
-	throttled := 0 // 429s in a row: they say "later", so they use no attempt
-	for {
-		if drain.Err() != nil || ctx.Err() != nil {
-			l.Stats.Abandoned.Add(int64(len(b.Items)))
-			return nil
-		}
-		if err := l.pacer.wait(drain); err != nil {
-			continue
-		}
-		if err := l.limiter.Wait(drain); err != nil {
-			continue
-		}
-		l.Stats.Requests.Add(1)
-		l.Stats.ItemsSent.Add(int64(len(b.Items)))
-		if attempt > 1 {
-			l.Stats.Retries.Add(1)
-		}
-		l.Stats.InFlight.Add(1)
-		results, err := l.sink.Send(ctx, b)
-		l.Stats.InFlight.Add(-1)
-
-		var retry *RetryableError
-		var tooLarge *TooLargeError
-		var perm *PermanentError
-		switch {
-		case err == nil:
-			if len(results) != len(b.Items) {
-				return fmt.Errorf("sink returned %d results for %d items", len(results), len(b.Items))
-			}
-			var again []*msg.Item
-			for i, r := range results {
-				switch r.Status {
-				case Loaded, Failed:
-					emit(Result{Item: b.Items[i], Status: r.Status, TargetID: r.TargetID, Code: r.Code, Message: r.Message, Attempts: attempt})
-				default:
-					again = append(again, b.Items[i])
-				}
-			}
-			if len(again) == 0 {
-				return nil
-			}
-			if attempt >= l.opts.Retry.MaxAttempts {
-				l.failAll(&Batch{Route: b.Route, Items: again}, "RETRIES_EXHAUSTED",
-					fmt.Sprintf("the target did not settle the item in %d attempts", attempt), attempt, emit)
-				return nil
-			}
-			b = subBatch(b.Route, again)
-			if err := sleep(drain, l.opts.Retry.Backoff(attempt, 0)); err != nil {
-				continue
-			}
-			attempt++
-		case errors.As(err, &tooLarge) && len(b.Items) > 1:
-			// Split and send both halves; the halves keep the attempt count.
-			l.Stats.Splits.Add(1)
-			half := len(b.Items) / 2
-			if err := l.deliver(ctx, drain, subBatch(b.Route, b.Items[:half]), attempt, emit); err != nil {
-				return err
-			}
-			return l.deliver(ctx, drain, subBatch(b.Route, b.Items[half:]), attempt, emit)
-		case errors.As(err, &tooLarge):
-			l.failAll(b, "TOO_LARGE", tooLarge.Error(), attempt, emit)
-			return nil
-		case errors.As(err, &perm):
-			l.failAll(b, perm.Code, perm.Error(), attempt, emit)
-			return nil
-		case errors.As(err, &retry), ctx.Err() == nil:
-			if ctx.Err() != nil {
-				continue // the run is being stopped: not the target's fault
-			}
-			if retry == nil {
-				retry = &RetryableError{Err: err} // unclassified transport errors are retried
-			}
-			if retry.Throttled {
-				l.Stats.Throttled.Add(1)
-				throttled++
-				if throttled > l.opts.Retry.MaxThrottled {
-					l.failAll(b, "RETRIES_EXHAUSTED", fmt.Sprintf("throttled %d times in a row: %v", throttled, retry), attempt, emit)
-					return nil
-				}
-				l.pacer.pauseFor(l.opts.Retry.Backoff(attempt, retry.RetryAfter))
-				continue
-			}
-			throttled = 0
-			if attempt >= l.opts.Retry.MaxAttempts {
-				l.failAll(b, "RETRIES_EXHAUSTED", fmt.Sprintf("gave up after %d attempts: %v", attempt, retry), attempt, emit)
-				return nil
-			}
-			if err := sleep(drain, l.opts.Retry.Backoff(attempt, retry.RetryAfter)); err != nil {
-				continue
-			}
-			attempt++
-		default:
-			continue
-		}
+// deliver settles every item of b, or leaves them all unsent (a stop, a
+// drain), or returns the error that stops the run.
+func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit func(Result)) error {
+	if wait.Err() != nil {
+		l.Stats.Abandoned.Add(int64(len(b.Items)))
+		return nil
 	}
+	var results []ItemResult
+	err := l.pacer.Call(wait, func() error {
+		var err error
+		results, err = l.sink.Send(ctx, b)
+		if err == nil && len(results) != len(b.Items) {
+			return &transport.Error{Class: transport.Permanent, Code: "BAD_ANSWER",
+				Message: fmt.Sprintf("the sink returned %d results for %d items", len(results), len(b.Items))}
+		}
+		return err
+	})
+	var te *transport.Error
+	var ex *transport.ExhaustedError
+	var fatal *transport.FatalError
+	var outage *transport.OutageError
+	switch {
+	case err == nil:
+		l.Stats.Batches.Add(1)
+		l.Stats.ItemsSent.Add(int64(len(b.Items)))
+		for i, r := range results {
+			emit(Result{Item: b.Items[i], Status: r.Status, TargetID: r.TargetID, Code: r.Code, Message: r.Message})
+		}
+		return nil
+	case errors.As(err, &fatal), errors.As(err, &outage):
+		return err // the caller counts b as abandoned
+	case wait.Err() != nil:
+		l.Stats.Abandoned.Add(int64(len(b.Items)))
+		return nil
+	case errors.As(err, &ex):
+		code := "RETRIES_EXHAUSTED"
+		l.failAll(b, code, ex.Error(), emit)
+		return nil
+	case errors.As(err, &te) && te.Class == transport.TooLarge && len(b.Items) > 1:
+		l.Stats.Splits.Add(1)
+		half := len(b.Items) / 2
+		if err := l.deliver(ctx, wait, subBatch(b.Route, b.Items[:half]), emit); err != nil {
+			l.Stats.Abandoned.Add(int64(len(b.Items) - half))
+			return err
+		}
+		return l.deliver(ctx, wait, subBatch(b.Route, b.Items[half:]), emit)
+	case errors.As(err, &te) && te.Class == transport.TooLarge:
+		l.failAll(b, "TOO_LARGE", te.Error(), emit)
+		return nil
+	case errors.As(err, &te):
+		l.failAll(b, te.VendorCode(), te.Error(), emit)
+		return nil
+	}
+	l.failAll(b, "FAILED", err.Error(), emit)
+	return nil
 }
 
-func (l *Loader) failAll(b *Batch, code, message string, attempts int, emit func(Result)) {
+func (l *Loader) failAll(b *Batch, code, message string, emit func(Result)) {
+	l.Stats.Batches.Add(1)
 	for _, it := range b.Items {
-		emit(Result{Item: it, Status: Failed, Code: code, Message: message, Attempts: attempts})
+		emit(Result{Item: it, Status: Failed, Code: code, Message: message})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/load/loadtest"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/sandbox"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 // The vendors' update sinks pass the sink conformance suite against their
@@ -100,8 +101,9 @@ func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 			res, err := s.Send(context.Background(), loadtest.Items(c.route, 1, func(int) (string, []byte) { return "k", []byte(payloads[kind]) }))
 			var code, message string
 			if err != nil {
-				var pe *load.PermanentError
-				require.ErrorAs(t, err, &pe, "a missing record is not worth another attempt")
+				var pe *transport.Error
+				require.ErrorAs(t, err, &pe)
+				require.Equal(t, transport.Permanent, pe.Class, "a missing record is not worth another attempt")
 				code, message = pe.Code, pe.Error()
 			} else {
 				require.Len(t, res, 1)

@@ -49,7 +49,7 @@ func BenchmarkRun(b *testing.B) {
 				require.NoError(b, err)
 				b.StartTimer()
 				rep, err := pipeline.Run(context.Background(), context.Background(), j,
-					pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				require.NoError(b, err)
 				require.Equal(b, int64(rows), rep.Loaded)
 				items += rep.Loaded

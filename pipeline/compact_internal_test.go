@@ -49,7 +49,7 @@ func TestDuplicatesAcrossMidRunCompactions(t *testing.T) {
 	require.NoError(t, err)
 	fake := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
 	defer fake.Close()
-	rep, err := Run(context.Background(), context.Background(), j, Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rep, err := Run(context.Background(), context.Background(), j, Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	assert.Equal(t, int64(600), rep.Loaded)
 	assert.Equal(t, int64(300), rep.SkippedBy.Duplicate)

@@ -82,7 +82,7 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 			run := func() *pipeline.Report {
 				j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
 				require.NoError(t, err)
-				rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				require.NoError(t, err)
 				return rep
 			}

@@ -65,7 +65,7 @@ func (h *harness) load(sets ...string) *job.Job {
 }
 
 func (h *harness) opts() pipeline.Options {
-	return pipeline.Options{Sandbox: h.fake, Log: slog.New(slog.NewTextHandler(&h.logs, nil))}
+	return pipeline.Options{URLs: h.fake, Log: slog.New(slog.NewTextHandler(&h.logs, nil))}
 }
 
 func (h *harness) run(opts ...func(*pipeline.Options)) *pipeline.Report {

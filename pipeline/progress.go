@@ -57,7 +57,8 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 			rate := float64(read) / time.Since(start).Seconds()
 			var inFlight, retries int64
 			if r.loader != nil {
-				inFlight, retries = r.loader.Stats.InFlight.Load(), r.loader.Stats.Retries.Load()
+				ps := &r.loader.Pacer().Stats
+				inFlight, retries = ps.InFlight.Load(), ps.Retries.Load()
 			}
 			line := fmt.Sprintf("%d read · %d loaded · %d failed · %.0f rec/s · %d in flight · %d retries",
 				read, r.c.loaded.Load(), r.c.failed.Load(), rate, inFlight, retries)

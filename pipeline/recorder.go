@@ -109,7 +109,7 @@ func (rc *recorder) flush(events []event) error {
 		res := ev.res
 		it := res.Item
 		e := ledger.Entry{Key: it.Key, Route: it.Route, Origin: it.Origin.String(), Hash: it.Hash[:],
-			TargetID: res.TargetID, Attempts: res.Attempts, Kept: it.Kept}
+			TargetID: res.TargetID, Attempts: 1, Kept: it.Kept}
 		if res.Status == load.Loaded {
 			e.Status = ledger.Loaded
 			loaded++

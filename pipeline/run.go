@@ -24,7 +24,6 @@ import (
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
-	"github.com/msgmigrate/msgmigrate/sandbox"
 	"github.com/msgmigrate/msgmigrate/transform"
 )
 
@@ -37,10 +36,11 @@ type Options struct {
 	// progress goes to Log every LogEvery.
 	Progress io.Writer
 	LogEvery time.Duration
-	// Sandbox serves `url: sandbox`; nil starts one in process when needed.
-	Sandbox *sandbox.Running
-	// SandboxConfig configures the one started in process (faults, limits).
-	SandboxConfig sandbox.Config
+	// URLs resolves the connectors' url: keys (nil: as written).
+	URLs URLResolver
+	// RateShare is the fraction of each connector's rate this process takes
+	// (1/P when P processes of one job run at once); 0 = all of it.
+	RateShare float64
 }
 
 func (o *Options) defaults() {
@@ -74,7 +74,6 @@ type run struct {
 	loader  *load.Loader
 	open    *openKeys
 	rec     *recorder
-	sb      *sandboxes
 	spill   *spill
 	fail    func(error) // stops the run for a fatal error
 	changed []Ref
@@ -93,9 +92,7 @@ func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) 
 		return nil, err
 	}
 	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
-	r.sb = &sandboxes{r: r}
-	defer r.sb.close()
-	src, err := extract.Open(ctx, j.SourceKind, j.Source, extract.Env{ResolveURL: r.sb.resolver(j.SourceKind)})
+	src, err := extract.Open(ctx, j.SourceKind, j.Source, extract.Env{ResolveURL: opts.resolver(j.SourceKind), RateShare: opts.RateShare, Log: opts.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +114,6 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 		return nil, err
 	}
 	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
-	r.sb = &sandboxes{r: r}
-	defer r.sb.close()
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error {
 		defer close(items)
@@ -178,7 +173,7 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 				return nil, err
 			}
 		}
-		if sink, err = load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: r.sb.resolver(j.SinkKind)}); err != nil {
+		if sink, err = load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: r.opts.resolver(j.SinkKind), RateShare: r.opts.RateShare, Log: r.opts.Log}); err != nil {
 			led.FinishRun(r.runID, "failed", "", nil)
 			return nil, err
 		}
@@ -452,10 +447,10 @@ func (r *run) report(command string, started time.Time) *Report {
 	}
 	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend
 	if r.loader != nil {
-		s := &r.loader.Stats
-		rep.Requests, rep.Retried, rep.Throttled, rep.Splits = s.Requests.Load(), s.Retries.Load(), s.Throttled.Load(), s.Splits.Load()
-		if rep.Requests > 0 {
-			rep.MeanBatchFill = float64(s.ItemsSent.Load()) / float64(rep.Requests)
+		s, ps := &r.loader.Stats, &r.loader.Pacer().Stats
+		rep.Requests, rep.Retried, rep.Throttled, rep.Splits = ps.Requests.Load(), ps.Retries.Load(), ps.Throttled.Load(), s.Splits.Load()
+		if n := s.Batches.Load(); n > 0 {
+			rep.MeanBatchFill = float64(s.ItemsSent.Load()) / float64(n)
 		}
 	}
 	if rep.DurationSeconds > 0 {

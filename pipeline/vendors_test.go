@@ -121,7 +121,7 @@ sink:
 				j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
 				require.NoError(t, err)
 				rep, err := pipeline.Run(context.Background(), context.Background(), j,
-					pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				require.NoError(t, err)
 				return rep
 			}
@@ -184,7 +184,7 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, retry: {base_dela
 		j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
 		require.NoError(t, err)
 		rep, err := pipeline.Run(context.Background(), context.Background(), j,
-			pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		require.NoError(t, err)
 		return rep
 	}
@@ -226,7 +226,7 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, batch: {max_items
 `, "REPO", repo)), 0o644))
 	j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	require.Equal(t, int64(3000), rep.Loaded)
 	first, last := time.Unix(0, fake.MyKaarma.Stats.FirstAt.Load()), time.Unix(0, fake.Gorgias.Stats.LastAt.Load())
@@ -258,7 +258,7 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p}
 		j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
 		require.NoError(t, err)
 		rep, err := pipeline.Run(context.Background(), context.Background(), j,
-			pipeline.Options{Sandbox: fake, Limit: limit, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			pipeline.Options{URLs: fake, Limit: limit, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		require.NoError(t, err)
 		return rep
 	}

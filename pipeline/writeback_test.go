@@ -69,7 +69,7 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 			run := func(path string) *pipeline.Report {
 				j, err := job.Load(path, nil, func(string) (string, bool) { return "", false })
 				require.NoError(t, err)
-				rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Sandbox: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				require.NoError(t, err)
 				return rep
 			}

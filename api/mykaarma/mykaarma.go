@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 )
 
 // DefaultBase is the production base URL.
@@ -34,6 +36,9 @@ type Response struct {
 	FailedSourceUuids               []string  `json:"failedSourceUuids"`
 	Errors                          []Error   `json:"errors"`
 	Warnings                        []Warning `json:"warnings"`
+	// Not in the seed's 200, but in the rest of their API's answers:
+	// support asks for it, so it is kept when present.
+	APIRequestID string `json:"apiRequestId,omitempty"`
 }
 
 // ItemResponse is one item's outcome.
@@ -64,11 +69,44 @@ type APIError struct {
 	APIRequestID string          `json:"apiRequestId,omitempty"`
 }
 
-// APIErrorEntry is one entry of an APIError.
+// APIErrorEntry is one entry of an APIError. Their API documents
+// errorTitle/errorMessage for it, and errorDescription for the errors of the
+// historical endpoint's 200: both are read.
 type APIErrorEntry struct {
-	ErrorCode    string `json:"errorCode"`
-	ErrorTitle   string `json:"errorTitle"`
-	ErrorMessage string `json:"errorMessage"`
+	ErrorCode        string `json:"errorCode"`
+	ErrorTitle       string `json:"errorTitle,omitempty"`
+	ErrorMessage     string `json:"errorMessage,omitempty"`
+	ErrorDescription string `json:"errorDescription,omitempty"`
+}
+
+// Text is the entry's words, whichever fields carry them.
+func (e APIErrorEntry) Text() string {
+	var parts []string
+	for _, s := range []string{e.ErrorTitle, e.ErrorMessage, e.ErrorDescription} {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(parts, s) {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
+
+// DecodeError reads an error body in myKaarma's format: the first error's
+// code, every error's words, and the apiRequestId. All "" when the body is
+// not in that format (a proxy's page, a router's 404).
+func DecodeError(body []byte) (code, message, requestID string) {
+	var e APIError
+	if json.Unmarshal(body, &e) != nil || len(e.Errors) == 0 {
+		return "", "", ""
+	}
+	parts := make([]string, 0, len(e.Errors))
+	for _, x := range e.Errors {
+		t := x.Text()
+		if x.ErrorCode != "" && len(e.Errors) > 1 {
+			t = x.ErrorCode + ": " + t
+		}
+		parts = append(parts, t)
+	}
+	return e.Errors[0].ErrorCode, strings.Join(parts, "; "), e.APIRequestID
 }
 
 // SaveMessageRequest is one item of the request, fully typed, as the sandbox
@@ -145,3 +183,8 @@ var (
 	Protocols = []string{"TEXT", "EMAIL", "VOICE_CALL", "NONE"}
 	Types     = []string{"DRAFT", "OUTGOING", "INCOMING", "NOTE"}
 )
+
+// TooLargeCodes are error codes taken to mean "the batch is too big" (split
+// it), besides a 413. The vendor documents none (VENDORS.md [I]); a job adds
+// its own with sink.too_large_codes.
+var TooLargeCodes = []string{"REQUEST_TOO_LARGE", "PAYLOAD_TOO_LARGE", "BATCH_TOO_LARGE", "TOO_MANY_MESSAGES"}

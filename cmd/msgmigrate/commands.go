@@ -17,6 +17,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/pipeline"
+	"github.com/msgmigrate/msgmigrate/sandbox"
 	"github.com/msgmigrate/msgmigrate/transform"
 )
 
@@ -58,6 +59,9 @@ func (g *globals) pipeline(path, command string, opts pipeline.Options) error {
 	}
 	opts.Log = log
 	opts.Progress = g.progressWriter()
+	urls := sandboxFor(j)
+	defer urls.Close()
+	opts.URLs = urls
 	hard, drain, stop := signalContexts()
 	defer stop()
 	var rep *pipeline.Report
@@ -197,6 +201,20 @@ func previewCmd(g *globals) *cobra.Command {
 	return c
 }
 
+// sandboxFor serves url: sandbox for a job: the fakes start on first use,
+// expecting the job's own credentials.
+func sandboxFor(j *job.Job) *sandbox.Lazy {
+	return &sandbox.Lazy{Value: func(kind, key string) string {
+		switch kind {
+		case j.SinkKind:
+			return j.SinkValue(key)
+		case j.SourceKind:
+			return j.SourceValue(key)
+		}
+		return ""
+	}}
+}
+
 // compiled loads a job and compiles its mapping.
 func (g *globals) compiled(path string) (*job.Job, *transform.Program, error) {
 	j, err := g.loadJob(path)
@@ -209,11 +227,13 @@ func (g *globals) compiled(path string) (*job.Job, *transform.Program, error) {
 
 // eachMapped reads and maps records one by one until fn returns false.
 func eachMapped(ctx context.Context, j *job.Job, prog *transform.Program, fn func(*msg.Record, *msg.Item, error) bool) error {
-	src, closeAll, err := pipeline.OpenSource(ctx, j, pipeline.Options{})
+	urls := sandboxFor(j)
+	defer urls.Close()
+	src, err := pipeline.OpenSource(ctx, j, pipeline.Options{URLs: urls})
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	defer src.Close()
 	m := prog.NewMapper()
 	for {
 		rec, err := src.Next(ctx)

@@ -7,10 +7,10 @@ package ezimanager
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -23,8 +23,8 @@ import (
 	"github.com/msgmigrate/msgmigrate/extract/csv"
 	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
-	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { extract.Register("ezimanager", open) }
@@ -42,13 +42,13 @@ type Config struct {
 	IDsColumn   string `yaml:"ids_column"` // the CSV column holding them
 	Concurrency int    `yaml:"concurrency"`
 	// rate (no published limit: default unlimited), burst, timeout, retry.
-	vendor.HTTPConfig `yaml:",inline"`
+	transport.Config `yaml:",inline"`
 }
 
 // Source fetches the messages the ids file names.
 type Source struct {
 	base    string
-	client  *vendor.Client
+	client  *transport.Client
 	cfg     Config
 	session *api.Session
 
@@ -90,9 +90,9 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		return nil, err
 	}
 	s := &Source{base: strings.TrimSuffix(u.String(), "/") + "/", cfg: c, session: sess, ids: ids}
-	s.client = vendor.NewClient("ezimanager", c.HTTPConfig, 0, 1)
+	s.client = vendor.NewClient(env, "ezimanager", c.Config, 0, 1)
 	s.client.Authorize = sess.Authorize
-	s.client.ErrorText = api.ErrorText
+	s.client.DecodeError = transport.MessageOnly(api.ErrorText)
 	return s, nil
 }
 
@@ -101,7 +101,8 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 func (s *Source) login(ctx context.Context, stale string) error {
 	err := s.session.Renew(ctx, s.client.HTTP, s.base, stale)
 	if le := (*api.LoginError)(nil); errors.As(err, &le) {
-		err = load.Classify(le.Status, "", "creating a session token: "+s.client.ErrorMessage(le.Body), le.RetryAfter, time.Now())
+		err = transport.FromStatus(http.MethodPost, s.base+"api/session/CreateToken", le.Status, http.Header{"Retry-After": {le.RetryAfter}},
+			"", "creating a session token: "+api.ErrorText(le.Body), "", time.Now())
 	}
 	if err != nil {
 		return fmt.Errorf("ezimanager: %w", err)
@@ -146,28 +147,44 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 
 func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) result {
 	origin := msg.Origin{Source: "ezimanager", ID: id}
-	var raw json.RawMessage
-	var err error
-	var perm *load.PermanentError
-	for try := 0; ; try++ {
-		used := s.session.Token()
-		err = s.client.GetJSON(ctx, s.base+"api/message/"+id+"?deserialiseDocument=false", &raw)
-		if !errors.As(err, &perm) || !strings.Contains(perm.Error(), "HTTP 401") || try == maxRelogins {
-			break
+	var raw []byte
+	err := s.client.Pacer.Call(ctx, func() error {
+		for try := 0; ; try++ {
+			used := s.session.Token()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"api/message/"+id+"?deserialiseDocument=false", nil)
+			if err != nil {
+				return &transport.Error{Class: transport.Permanent, Code: "BAD_REQUEST", Err: err}
+			}
+			resp, err := s.client.Do(req)
+			if err != nil {
+				return err
+			}
+			if resp.Status == http.StatusUnauthorized && try < maxRelogins {
+				// Sessions expire: log in again (unless another fetch
+				// already did) and ask again.
+				if lerr := s.login(ctx, used); lerr != nil {
+					return lerr
+				}
+				continue
+			}
+			if e := s.client.StatusError(resp); e != nil {
+				if e.Status == http.StatusNotFound {
+					e.Class, e.Code = transport.Permanent, "NOT_FOUND"
+				}
+				return e
+			}
+			raw = resp.Body
+			return nil
 		}
-		// Sessions expire: log in again (unless another fetch already did)
-		// and try again.
-		if lerr := s.login(ctx, used); lerr != nil {
-			return result{err: lerr}
-		}
-	}
+	})
+	var e *transport.Error
 	switch {
-	case errors.As(err, &perm) && strings.Contains(perm.Error(), "HTTP 404"):
+	case errors.As(err, &e) && e.Code == "NOT_FOUND":
 		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("not found (named at %s)", idOrigin)}}
-	case errors.As(err, &perm):
+	case errors.As(err, &e) && e.Class == transport.Permanent:
 		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}}
 	case err != nil:
-		return result{err: err} // retries exhausted or stopped: the run ends
+		return result{err: err} // retries exhausted, a fatal answer or stopped: the run ends
 	}
 	fields, err := jsonl.Decode(raw)
 	if err != nil {
@@ -181,7 +198,7 @@ const maxRelogins = 3
 
 // Close closes the ids file.
 func (s *Source) Close() error {
-	s.client.HTTP.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return s.ids.close()
 }
 

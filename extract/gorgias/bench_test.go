@@ -35,7 +35,7 @@ func BenchmarkExtractAtTheAccountBudget(b *testing.B) {
 		el := time.Since(t0).Seconds()
 		require.Equal(b, 6000, n)
 		b.ReportMetric(float64(n)/el, "messages/s")
-		b.ReportMetric(float64(src.client.Requests.Load())/el, "requests/s")
+		b.ReportMetric(float64(src.client.Pacer.Stats.Requests.Load())/el, "requests/s")
 		b.ReportMetric(float64(s.Gorgias.Stats.Throttled.Load()), "429s")
 		s.Close()
 	}

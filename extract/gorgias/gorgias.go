@@ -16,14 +16,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	api "github.com/msgmigrate/msgmigrate/api/gorgias"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
-	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { extract.Register("gorgias", open) }
@@ -43,7 +42,7 @@ type Config struct {
 	TicketID int64           `yaml:"ticket_id"`
 	// rate (default 95% of the account's 40 per 20 s), burst (default 38),
 	// timeout, retry.
-	vendor.HTTPConfig `yaml:",inline"`
+	transport.Config `yaml:",inline"`
 }
 
 // Source pages through the messages.
@@ -52,7 +51,7 @@ type Source struct {
 	base     *url.URL
 	limit    int
 	ticket   int64
-	client   *vendor.Client
+	client   *transport.Client
 	pager    vendor.Pager
 	desc     bool
 	started  bool
@@ -60,6 +59,7 @@ type Source struct {
 	last     position  // the last message handed out
 	skipTo   *position // after a restart: skip up to here
 	restarts int       // listings restarted since the last message handed out
+	log      *slog.Logger
 }
 
 type position struct {
@@ -92,11 +92,11 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	// The account's budget is 40 requests / 20 s for API keys. By default
 	// the client keeps 5% below it, so that its clock and the vendor's never
 	// disagree into a 429.
-	client := vendor.NewClient("gorgias", c.HTTPConfig, 1.9, 38)
+	client := vendor.NewClient(env, "gorgias", c.Config, 1.9, 38)
 	user, key := c.Username, c.APIKey
 	client.Authorize = func(r *http.Request) { r.SetBasicAuth(user, key) }
-	client.ErrorText = api.ErrorText
-	s := &Source{Window: w, base: u, limit: c.Limit, ticket: c.TicketID, client: client}
+	client.DecodeError = transport.MessageOnly(api.ErrorText)
+	s := &Source{Window: w, base: u, limit: c.Limit, ticket: c.TicketID, client: client, log: logOr(env.Log)}
 	s.pager.Fetch = s.fetch
 	return s, nil
 }
@@ -161,7 +161,7 @@ func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
 		}
 		var page api.Page
 		err := s.client.GetJSON(ctx, s.base.String()+"/messages?"+q.Encode(), &page)
-		var perm *load.PermanentError
+		var e *transport.Error
 		switch {
 		case err == nil:
 			last := page.Meta.NextCursor == nil || *page.Meta.NextCursor == ""
@@ -169,14 +169,16 @@ func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
 				s.cursor = *page.Meta.NextCursor
 			}
 			return page.Data, last, nil
-		case errors.As(err, &perm) && strings.Contains(perm.Error(), "cursor") && s.cursor != "":
+		case errors.As(err, &e) && e.Status == http.StatusBadRequest && s.cursor != "":
+			// A 400 to a request with a cursor: the cursor expired (the
+			// request is otherwise the one that worked for the last page).
 			// Cursors are short-lived: start the listing again and skip
 			// what was already handed out.
 			s.restarts++
 			if s.restarts > maxRestarts {
 				return nil, false, fmt.Errorf("gorgias: cursors keep expiring before the next page is read (%d restarts): the load is too slow for the cursor's life; lower source.limit or raise the sink's rate", s.restarts-1)
 			}
-			slog.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
+			s.log.Warn("gorgias: the cursor expired; listing again from the start", "after_message", s.last.id)
 			s.cursor = ""
 			last := s.last
 			s.skipTo = &last
@@ -188,6 +190,13 @@ func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
 
 // Close releases idle connections.
 func (s *Source) Close() error {
-	s.client.HTTP.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return nil
+}
+
+func logOr(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
-	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { extract.Register("superoffice", open) }
@@ -40,7 +40,7 @@ type Config struct {
 	Since    string          `yaml:"since"`
 	Lookback config.Duration `yaml:"lookback"`
 	// rate (no published limit: default unlimited), burst, timeout, retry.
-	vendor.HTTPConfig `yaml:",inline"`
+	transport.Config `yaml:",inline"`
 }
 
 // Source pages through ticket messages.
@@ -49,7 +49,7 @@ type Source struct {
 	cfg     Config
 	env     extract.Env
 	base    *url.URL
-	client  *vendor.Client
+	client  *transport.Client
 	pager   vendor.Pager
 	next    string
 	started bool
@@ -76,8 +76,8 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err != nil {
 		return nil, err
 	}
-	client := vendor.NewClient("superoffice", c.HTTPConfig, 0, 1)
-	client.ErrorText = api.ErrorText
+	client := vendor.NewClient(env, "superoffice", c.Config, 0, 1)
+	client.DecodeError = transport.MessageOnly(api.ErrorText)
 	s := &Source{Window: w, cfg: c, env: env, client: client}
 	s.pager.Fetch = s.fetch
 	return s, nil
@@ -105,7 +105,7 @@ func (s *Source) resolve(ctx context.Context) error {
 			return err
 		}
 	}
-	u, err := load.CheckURL(raw)
+	u, err := transport.CheckURL("source.url", raw)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,6 @@ func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
 
 // Close releases idle connections.
 func (s *Source) Close() error {
-	s.client.HTTP.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return nil
 }

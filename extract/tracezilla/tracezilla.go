@@ -19,6 +19,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { extract.Register("tracezilla", open) }
@@ -33,14 +34,14 @@ type Config struct {
 	Since    string          `yaml:"since"`
 	Lookback config.Duration `yaml:"lookback"`
 	// rate (no published limit: default unlimited), burst, timeout, retry.
-	vendor.HTTPConfig `yaml:",inline"`
+	transport.Config `yaml:",inline"`
 }
 
 // Source pages through a team's messages.
 type Source struct {
 	vendor.Window
 	base    *url.URL
-	client  *vendor.Client
+	client  *transport.Client
 	perPage int
 	status  string
 	pager   vendor.Pager
@@ -73,14 +74,14 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err != nil {
 		return nil, err
 	}
-	client := vendor.NewClient("tracezilla", c.HTTPConfig, 0, 1)
+	client := vendor.NewClient(env, "tracezilla", c.Config, 0, 1)
 	token := c.Token
 	client.Authorize = func(r *http.Request) {
 		if vendor.SameOrigin(r.URL, u) {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
 	}
-	client.ErrorText = api.ErrorText
+	client.DecodeError = transport.MessageOnly(api.ErrorText)
 	s := &Source{Window: w, base: u, client: client, perPage: c.PerPage, status: c.Status}
 	s.pager.Fetch = s.fetch
 	return s, nil
@@ -136,6 +137,6 @@ func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
 
 // Close releases idle connections.
 func (s *Source) Close() error {
-	s.client.HTTP.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract/jsonl"
-	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 // Window is the incremental state a vendor source keeps: where to start
@@ -137,7 +137,7 @@ func BaseURL(env interface{ URL(string) (string, error) }, raw, file, kind, exam
 	if resolved == "" {
 		return nil, fmt.Errorf("%s: source.url is required for kind %s (%s)", file, kind, example)
 	}
-	return load.CheckURL(resolved)
+	return transport.CheckURL("source.url", resolved)
 }
 
 // SameOrigin reports whether two URLs share scheme and host: credentials

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("ezimanager", open) }
@@ -40,12 +42,12 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: sink.%w", sec.File, err)
 	}
-	p, err := load.NewPut(env, c.HTTPConfig)
+	p, err := load.NewPut(env, c.HTTPConfig, transport.MessageOnly(api.ErrorText))
 	if err != nil {
 		return nil, err
 	}
 	p.Base = strings.TrimSuffix(p.Base, "/") + "/"
-	p.Authorize = sess.Authorize
+	p.Client.Authorize = sess.Authorize
 	p.Path = func(it *msg.Item) string { return "api/message/" + url.PathEscape(it.Route[0]) }
 	p.OnUnauthorized = sess.Forget
 	p.Body = func(ctx context.Context, it *msg.Item) ([]byte, error) {
@@ -59,7 +61,6 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &id)
 		return id
 	}
-	p.ErrorText = api.ErrorText
 	return p, nil
 }
 
@@ -67,15 +68,16 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 // refused login fails the item as the vendor's status says; one that did not
 // get through is worth another attempt.
 func login(ctx context.Context, sess *api.Session, p *load.Put) error {
-	err := sess.Renew(ctx, p.Client, p.Base, "")
+	err := sess.Renew(ctx, p.Client.HTTP, p.Base, "")
 	var le *api.LoginError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &le):
-		return load.Classify(le.Status, "LOGIN", "creating a session token: "+p.ErrorMessage(le.Body), le.RetryAfter, time.Now())
+		h := http.Header{"Retry-After": {le.RetryAfter}}
+		return transport.FromStatus(http.MethodPost, p.Base+"api/session/CreateToken", le.Status, h, "LOGIN", "creating a session token: "+api.ErrorText(le.Body), "", time.Now())
 	default:
-		return &load.RetryableError{Err: err}
+		return &transport.Error{Class: transport.Retry, Err: err}
 	}
 }
 
@@ -87,11 +89,11 @@ func merge(ctx context.Context, p *load.Put, it *msg.Item) ([]byte, error) {
 	}
 	var current map[string]json.RawMessage
 	if err := json.Unmarshal(body, &current); err != nil {
-		return nil, &load.RetryableError{Err: fmt.Errorf("unreadable message: %w", err)}
+		return nil, &transport.Error{Class: transport.Retry, Code: "UNREADABLE_ANSWER", Err: fmt.Errorf("unreadable message: %w", err)}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(it.Payload, &fields); err != nil {
-		return nil, &load.PermanentError{Code: "PAYLOAD", Err: err}
+		return nil, &transport.Error{Class: transport.Permanent, Code: "PAYLOAD", Err: err}
 	}
 	for k, v := range fields {
 		current[k] = v

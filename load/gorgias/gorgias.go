@@ -15,6 +15,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("gorgias", open) }
@@ -36,12 +37,12 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if c.Rate == 0 {
 		c.Rate = 1.9 // 95% of the account's 40 requests / 20 s
 	}
-	p, err := load.NewPut(env, c.HTTPConfig)
+	p, err := load.NewPut(env, c.HTTPConfig, transport.MessageOnly(api.ErrorText))
 	if err != nil {
 		return nil, err
 	}
 	user, key := c.Username, c.APIKey
-	p.Authorize = func(r *http.Request) { r.SetBasicAuth(user, key) }
+	p.Client.Authorize = func(r *http.Request) { r.SetBasicAuth(user, key) }
 	p.Path = func(it *msg.Item) string {
 		path := "/tickets/" + url.PathEscape(it.Route[0]) + "/messages/" + url.PathEscape(it.Route[1])
 		if a := action(it.Payload); a != "" {
@@ -55,7 +56,7 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(it.Payload, &m); err != nil {
-			return nil, &load.PermanentError{Code: "PAYLOAD", Err: err}
+			return nil, &transport.Error{Class: transport.Permanent, Code: "PAYLOAD", Err: err}
 		}
 		delete(m, "action") // a query parameter, not a field
 		return json.Marshal(m)
@@ -67,7 +68,6 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID.String()
 	}
-	p.ErrorText = api.ErrorText
 	return p, nil
 }
 

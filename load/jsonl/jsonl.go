@@ -14,6 +14,7 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("jsonl", open) }
@@ -65,7 +66,7 @@ func New(w io.Writer, closer io.Closer, routes []string) *Sink {
 
 // Options: large batches, one writer.
 func (s *Sink) Options() load.Options {
-	return load.Options{MaxItems: 1000, Concurrency: 1, Retry: load.RetryPolicy{MaxAttempts: 1}}
+	return load.Options{MaxItems: 1000, Concurrency: 1}
 }
 
 // Send writes the batch's items.
@@ -91,7 +92,7 @@ func (s *Sink) Send(_ context.Context, b *load.Batch) ([]load.ItemResult, error)
 		s.w.WriteString(`,"payload":`)
 		s.w.Write(it.Payload)
 		if _, err := s.w.WriteString("}\n"); err != nil {
-			return nil, &load.PermanentError{Code: "WRITE", Err: err}
+			return nil, &transport.Error{Class: transport.Fatal, Kind: transport.KindWrite, Code: "WRITE", Err: err}
 		}
 		results[i] = load.ItemResult{Status: load.Loaded}
 	}

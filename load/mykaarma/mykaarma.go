@@ -8,16 +8,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	api "github.com/msgmigrate/msgmigrate/api/mykaarma"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("mykaarma", open) }
@@ -26,22 +25,22 @@ func init() { load.Register("mykaarma", open) }
 type Config struct {
 	load.HTTPConfig `yaml:",inline"`
 	CallbackURL     string `yaml:"callback_url"`
+	// TooLargeCodes are the error codes that mean "the batch is too big":
+	// such a batch is split. The vendor does not document them (VENDORS.md);
+	// these add to api.TooLargeCodes.
+	TooLargeCodes []string `yaml:"too_large_codes"`
 }
 
 // Sink sends batches to the historical endpoint.
 type Sink struct {
 	base     *url.URL
-	user     string
-	password string
 	callback string
-	client   *http.Client
+	client   *transport.Client
 	opts     load.Options
+	tooLarge []string
 }
 
-const (
-	envelopeHead = `{"saveMessageRequestList":[`
-	maxErrorBody = 64 << 10
-)
+const envelopeHead = `{"saveMessageRequestList":[`
 
 func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error) {
 	var c Config
@@ -55,25 +54,31 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if err != nil {
 		return nil, err
 	}
-	u, err := load.CheckURL(raw)
+	u, err := transport.CheckURL("sink.url", raw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", sec.File, err)
 	}
 	if c.Username == "" || c.Password == "" {
 		return nil, fmt.Errorf("%s: sink.username and sink.password are required for mykaarma (e.g. username: ${MYKAARMA_USER})", sec.File)
 	}
-	s := &Sink{base: u, user: c.Username, password: c.Password, callback: c.CallbackURL}
+	s := &Sink{base: u, callback: c.CallbackURL, tooLarge: append(slices.Clone(api.TooLargeCodes), c.TooLargeCodes...)}
 	overhead := len(envelopeHead) + len(`]}`)
 	if c.CallbackURL != "" {
 		overhead += len(`,"callBackPathUrl":`) + len(c.CallbackURL) + 2
 	}
 	s.opts = c.Options(overhead)
-	s.client = load.NewClient(s.opts, time.Duration(c.Timeout))
+	s.client = c.Client(env, s.opts)
+	user, password := c.Username, c.Password
+	s.client.Authorize = func(r *http.Request) { r.SetBasicAuth(user, password) }
+	s.client.DecodeError = api.DecodeError
 	return s, nil
 }
 
 // Options returns the configured delivery options.
 func (s *Sink) Options() load.Options { return s.opts }
+
+// Pacer is the pacer every request goes through.
+func (s *Sink) Pacer() *transport.Pacer { return s.client.Pacer }
 
 // Close releases idle connections.
 func (s *Sink) Close() error {
@@ -100,114 +105,122 @@ func (s *Sink) Body(b *load.Batch) []byte {
 	return append(buf, '}')
 }
 
-var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // Send makes one PUT for the batch.
 func (s *Sink) Send(ctx context.Context, b *load.Batch) ([]load.ItemResult, error) {
 	if len(b.Route) != 2 {
-		return nil, &load.PermanentError{Code: "BAD_ROUTE", Err: fmt.Errorf("route %v: want department and customer", b.Route)}
+		return nil, &transport.Error{Class: transport.Permanent, Code: "BAD_ROUTE", Message: fmt.Sprintf("route %v: want department and customer", b.Route)}
 	}
 	endpoint := s.base.String() + api.Path(b.Route[0], b.Route[1])
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, endpoint, bytes.NewReader(s.Body(b)))
 	if err != nil {
-		return nil, &load.PermanentError{Code: "BAD_REQUEST", Err: err}
+		return nil, &transport.Error{Class: transport.Permanent, Code: "BAD_REQUEST", Err: err}
 	}
-	req.SetBasicAuth(s.user, s.password)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// Transport failures (timeouts, resets) are worth another attempt.
-		// The URL error names the endpoint, never the credentials.
-		return nil, &load.RetryableError{Err: err}
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		code, message := decodeAPIError(body)
-		if resp.StatusCode == http.StatusBadRequest && isSizeError(code, message) {
-			return nil, &load.TooLargeError{Err: fmt.Errorf("HTTP 400: %s", message)}
-		}
-		return nil, load.Classify(resp.StatusCode, code, message, resp.Header.Get("Retry-After"), time.Now())
-	}
-	buf := bufs.Get().(*bytes.Buffer)
-	defer bufs.Put(buf)
-	buf.Reset()
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, &load.RetryableError{Err: fmt.Errorf("reading the 200 response: %w", err)}
+	if resp.Status != http.StatusOK {
+		return nil, s.classify(s.client.StatusError(resp))
 	}
 	var out api.Response
-	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
-		return nil, &load.RetryableError{Err: fmt.Errorf("unreadable 200 response: %w", err)}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return nil, transport.Unreadable(resp, err)
 	}
 	return Settle(b, &out), nil
 }
 
-// Settle reads each item's outcome from a 200 body. An item the answer does
-// not mention is not settled and will be sent again.
+// classify adjusts the transport's default classes to this endpoint.
+func (s *Sink) classify(e *transport.Error) *transport.Error {
+	switch {
+	case slices.Contains(s.tooLarge, e.Code):
+		e.Class = transport.TooLarge
+	case e.Status == http.StatusNotFound && (e.Code == "HTTP 404" || e.Code == "NOT_FOUND"):
+		// The endpoint exists for every (department, customer): a plain 404
+		// means the URL is wrong, and every request will get it. A 404 with
+		// a code of its own (an unknown department, say) fails its items.
+		e.Class, e.Kind = transport.Fatal, transport.KindEndpoint
+	}
+	return e
+}
+
+// UnknownOutcome is the code of an item the answer neither accepted nor
+// rejected: it is not resent automatically, since a resend may duplicate a
+// message in a customer's thread (de-duplication by sourceUuid is not
+// documented). `msgmigrate retry --code UNKNOWN_OUTCOME` resends them once
+// checked.
+const UnknownOutcome = "UNKNOWN_OUTCOME"
+
+// Settle reads each item's outcome from a 200 body. Which part of the answer
+// carries an item's outcome is not documented (VENDORS.md), so both are
+// read: an item is loaded if it is listed as submitted or its
+// saveMessageResponse entry has a messageUuid and no errors; failed if it is
+// listed as failed or its entry has errors; otherwise — both at once, or
+// neither — its outcome is unknown. An item the answer accepted is never
+// sent again.
 func Settle(b *load.Batch, out *api.Response) []load.ItemResult {
 	byKey := make(map[string]*api.ItemResponse, len(out.SaveMessageResponse))
 	for i := range out.SaveMessageResponse {
 		r := &out.SaveMessageResponse[i]
 		byKey[r.SourceUUID] = r
 	}
-	ok := make(map[string]bool, len(out.SuccesfullySubmittedSourceUuids))
+	listedOK := make(map[string]bool, len(out.SuccesfullySubmittedSourceUuids))
 	for _, k := range out.SuccesfullySubmittedSourceUuids {
-		ok[k] = true
+		listedOK[k] = true
 	}
-	failed := make(map[string]bool, len(out.FailedSourceUuids))
+	listedFailed := make(map[string]bool, len(out.FailedSourceUuids))
 	for _, k := range out.FailedSourceUuids {
-		failed[k] = true
+		listedFailed[k] = true
+	}
+	suffix := ""
+	if out.APIRequestID != "" {
+		suffix = " (request id " + out.APIRequestID + ")"
 	}
 	results := make([]load.ItemResult, len(b.Items))
 	for i, it := range b.Items {
 		r := byKey[it.Key]
+		entryOK := r != nil && r.MessageUUID != "" && len(r.Errors) == 0
+		entryFailed := r != nil && len(r.Errors) > 0
+		loaded := listedOK[it.Key] || entryOK
+		failed := listedFailed[it.Key] || entryFailed
 		switch {
-		case r != nil && len(r.Errors) > 0:
-			results[i] = load.ItemResult{Status: load.Failed, Code: r.Errors[0].ErrorCode, Message: errorText(r.Errors)}
-		case failed[it.Key]:
-			code, text := "FAILED", "the target listed the item in failedSourceUuids"
-			if len(out.Errors) > 0 {
-				code, text = out.Errors[0].ErrorCode, errorText(out.Errors)
-			}
-			results[i] = load.ItemResult{Status: load.Failed, Code: code, Message: text}
-		case ok[it.Key]:
+		case loaded && !failed:
 			id := ""
 			if r != nil {
 				id = r.MessageUUID
 			}
 			results[i] = load.ItemResult{Status: load.Loaded, TargetID: id}
+		case failed && !loaded:
+			code, text := "FAILED", "the target listed the item in failedSourceUuids"
+			switch {
+			case entryFailed:
+				code, text = r.Errors[0].ErrorCode, errorText(r.Errors)
+			case len(out.Errors) > 0:
+				code, text = out.Errors[0].ErrorCode, errorText(out.Errors)
+			}
+			results[i] = load.ItemResult{Status: load.Failed, Code: code, Message: text + suffix}
+		case loaded && failed:
+			results[i] = load.ItemResult{Status: load.Failed, Code: UnknownOutcome,
+				Message: "the answer both accepted and rejected the item" + detail(r) + "; not resent: check the target, then retry --code " + UnknownOutcome + suffix}
 		default:
-			results[i] = load.ItemResult{Status: load.Retry}
+			results[i] = load.ItemResult{Status: load.Failed, Code: UnknownOutcome,
+				Message: "the answer neither accepted nor rejected the item; not resent (a resend may duplicate it): check the target, then retry --code " + UnknownOutcome + suffix}
 		}
 	}
 	return results
 }
 
+func detail(r *api.ItemResponse) string {
+	if r == nil || len(r.Errors) == 0 {
+		return ""
+	}
+	return " (" + errorText(r.Errors) + ")"
+}
+
 func errorText(errs []api.Error) string {
 	parts := make([]string, 0, len(errs))
 	for _, e := range errs {
-		parts = append(parts, e.ErrorCode+": "+e.ErrorDescription)
+		parts = append(parts, strings.TrimSpace(e.ErrorCode+": "+e.ErrorDescription))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func decodeAPIError(body []byte) (code, message string) {
-	var e api.APIError
-	if err := json.Unmarshal(body, &e); err == nil && len(e.Errors) > 0 {
-		parts := make([]string, 0, len(e.Errors))
-		for _, x := range e.Errors {
-			parts = append(parts, strings.TrimSpace(x.ErrorTitle+" "+x.ErrorMessage))
-		}
-		return e.Errors[0].ErrorCode, strings.Join(parts, "; ")
-	}
-	return "", load.BodyText(body)
-}
-
-// isSizeError recognises a 400 that is about the batch's size rather than its
-// content: only those are split, so a bad request is not bisected needlessly.
-func isSizeError(code, message string) bool {
-	s := strings.ToLower(code + " " + message)
-	return strings.Contains(s, "too large") || strings.Contains(s, "too many") ||
-		strings.Contains(s, "size") || strings.Contains(s, "too_large") || strings.Contains(s, "too_many")
 }

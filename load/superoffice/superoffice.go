@@ -15,6 +15,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("superoffice", open) }
@@ -36,11 +37,11 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if c.Token == "" && (c.Ticket == "" || c.AppToken == "") {
 		return nil, fmt.Errorf("%s: superoffice needs sink.token, or sink.ticket with sink.app_token", sec.File)
 	}
-	p, err := load.NewPut(env, c.HTTPConfig)
+	p, err := load.NewPut(env, c.HTTPConfig, transport.MessageOnly(api.ErrorText))
 	if err != nil {
 		return nil, err
 	}
-	p.Authorize = func(r *http.Request) {
+	p.Client.Authorize = func(r *http.Request) {
 		if c.Token != "" {
 			r.Header.Set("Authorization", "Bearer "+c.Token)
 			return
@@ -60,7 +61,6 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID.String()
 	}
-	p.ErrorText = api.ErrorText
 	return p, nil
 }
 
@@ -72,11 +72,11 @@ func merge(ctx context.Context, p *load.Put, it *msg.Item) ([]byte, error) {
 	}
 	var entity map[string]any
 	if err := json.Unmarshal(body, &entity); err != nil {
-		return nil, &load.RetryableError{Err: fmt.Errorf("unreadable entity: %w", err)}
+		return nil, &transport.Error{Class: transport.Retry, Code: "UNREADABLE_ANSWER", Err: fmt.Errorf("unreadable entity: %w", err)}
 	}
 	var fields map[string]any
 	if err := json.Unmarshal(it.Payload, &fields); err != nil {
-		return nil, &load.PermanentError{Code: "PAYLOAD", Err: err}
+		return nil, &transport.Error{Class: transport.Permanent, Code: "PAYLOAD", Err: err}
 	}
 	deepMerge(entity, fields)
 	return json.Marshal(entity)

@@ -14,6 +14,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 func init() { load.Register("tracezilla", open) }
@@ -32,12 +33,12 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 	if c.Token == "" {
 		return nil, fmt.Errorf("%s: sink.token is required for tracezilla", sec.File)
 	}
-	p, err := load.NewPut(env, c.HTTPConfig)
+	p, err := load.NewPut(env, c.HTTPConfig, transport.MessageOnly(api.ErrorText))
 	if err != nil {
 		return nil, err
 	}
 	token := c.Token
-	p.Authorize = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+	p.Client.Authorize = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
 	p.Path = func(it *msg.Item) string { return "/messages/" + url.PathEscape(it.Route[0]) + "/sent" }
 	p.TargetID = func(body []byte) string {
 		var m struct {
@@ -46,6 +47,5 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		_ = json.Unmarshal(body, &m)
 		return m.ID
 	}
-	p.ErrorText = api.ErrorText
 	return p, nil
 }
