@@ -159,6 +159,10 @@ func UUID5(namespace, name any) (string, error) {
 	if n == "" {
 		return "", errors.New("uuid5: the name is empty")
 	}
+	if n == "<nil>" {
+		// expr's string(nil): every record without an id would share one key.
+		return "", errors.New(`uuid5: the name is empty (string() of an absent value is "<nil>": write uuid5(namespace, row.id), which takes numbers too)`)
+	}
 	return uuid.NewSHA1(namespaceOf(ns), []byte(n)).String(), nil
 }
 
