@@ -202,13 +202,16 @@ func (g *guesser) mykaarma() []line {
 	} else {
 		add(g.required("sourceUuid", `a stable id per message: uuid5("`+g.st.Name+`", row.X)`))
 	}
-	sent := g.times(g.find("sent_at", "sent_on", "sent_date", "date_sent", "sent", "sent_time", "date", "datetime", "timestamp", "time"),
-		g.find("created_at", "created_on", "created", "creation_date", "date_created"))
+	sentCol := g.find("sent_at", "sent_on", "sent_date", "sent_datetime", "date_sent", "sent", "sent_time", "date", "datetime", "timestamp", "time", "when")
+	if sentCol == "" {
+		sentCol = g.dateByValue()
+	}
+	sent := g.times(sentCol, g.find("created_at", "created_on", "created", "created_datetime", "creation_date", "date_created"))
 	if sent.expr != "" {
 		sent.path = "sentOn"
 		add(sent)
 	}
-	if rec := g.times(g.find("received_at", "received_on", "received", "created_at", "created_on", "created")); rec.expr != "" {
+	if rec := g.times(g.find("received_at", "received_on", "received", "received_datetime", "created_at", "created_on", "created", "created_datetime")); rec.expr != "" {
 		rec.path = "receivedOn"
 		add(rec)
 	}
@@ -232,8 +235,8 @@ func (g *guesser) mykaarma() []line {
 	if p := g.protocol(); p.expr != "" {
 		add(p)
 	}
-	if c := g.find("attachment_url", "attachment", "attachments", "file_url", "media_url", "attachment_link", "url"); c != "" {
-		add(line{path: "messageAttributes.attachments", expr: fmt.Sprintf(`%s == nil ? nil : [{"fileURL": %s}]`, rowRef(c), rowRef(c))})
+	if a := g.attachments(); a.expr != "" {
+		add(a)
 	}
 	if text == "" && html == "" && !slices.ContainsFunc(out, func(l line) bool { return l.path == "messageAttributes.attachments" }) {
 		add(g.required("messageAttributes.body", "the message's text (a body or an attachment is required)"))
@@ -244,6 +247,41 @@ func (g *guesser) mykaarma() []line {
 	add(g.todo(line{path: "messageAttributes.updateTotalMessageCount", expr: "false", comment: "choose: the server's default is not documented"}))
 	add(g.todo(line{path: "messageAttributes.showInCustomerConversation", expr: "true", comment: "choose: the server's default is not documented"}))
 	return out
+}
+
+// attachments maps a column of URLs, or of lists of objects with a URL.
+func (g *guesser) attachments() line {
+	c := g.find("attachment_url", "attachment", "attachments", "file_url", "media_url", "attachment_link", "files", "media", "url")
+	if c == "" {
+		return line{}
+	}
+	l := line{path: "messageAttributes.attachments"}
+	for _, r := range g.st.Samples {
+		list, ok := r[c].([]any)
+		if !ok || len(list) == 0 {
+			continue
+		}
+		if obj, ok := list[0].(map[string]any); ok {
+			keys := make([]string, 0, len(obj))
+			for k := range obj {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if strings.Contains(normName(k), "url") && isIdent(k) {
+					l.expr = fmt.Sprintf(`map(%s ?? [], {"fileURL": #.%s})`, rowRef(c), k)
+					l.comment = "each attachment's URL: check (members seen: " + strings.Join(first(keys, 8), ", ") + ")"
+					return g.todo(l)
+				}
+			}
+		}
+		l.expr = fmt.Sprintf(`map(%s ?? [], {"fileURL": #})`, rowRef(c))
+		l.comment = "a list: say where each attachment's URL is"
+		l.off = true
+		return g.todo(l)
+	}
+	l.expr = fmt.Sprintf(`%s == nil ? nil : [{"fileURL": %s}]`, rowRef(c), rowRef(c))
+	return l
 }
 
 // times reads the first column that has a value: time(row.a ?? row.b), or
@@ -281,6 +319,21 @@ func (g *guesser) times(cols ...string) line {
 		return g.todo(l)
 	}
 	return l
+}
+
+// dateByValue returns the first column not read yet whose samples are all
+// times (and not all digits: an id reads as unix seconds), or "".
+func (g *guesser) dateByValue() string {
+	for _, c := range g.st.Columns {
+		vals := g.values(c)
+		if g.used[c] || len(vals) == 0 || !slices.ContainsFunc(vals, func(v string) bool { return !isDigits(v) }) {
+			continue
+		}
+		if _, note := g.layout(c); note == "" || strings.Contains(note, "check the day and month order") {
+			return g.use(c)
+		}
+	}
+	return ""
 }
 
 // layouts are the strftime layouts init tries on sample dates that time()
