@@ -170,6 +170,13 @@ func appendTime(b []byte, t time.Time) []byte {
 // layout has no offset is read in loc, the job's time zone. nil and blank
 // text stay nil (the field is left out); a time value is kept as it is; a
 // number is read as its decimal text (20240301 with "%Y%m%d").
+//
+// A wall time the job's zone skips (the spring-forward gap) or has twice
+// (the fall-back hour) is read as time.ParseInLocation reads it: in the gap
+// with the offset before the change (02:30 in Berlin on 31 March 2024 is
+// 01:30Z, shown as 03:30 CEST), in the overlap as the later, standard-time
+// instant (02:30 on 27 October 2024 is 01:30Z). Go does not promise which
+// of the two it picks; TestParseTimeLayout pins what it does.
 func ParseTimeLayout(v any, layout string, loc *time.Location) (any, error) {
 	var s string
 	switch t := v.(type) {
