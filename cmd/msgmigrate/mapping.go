@@ -29,6 +29,7 @@ import (
 )
 
 const exitCodesMapping = `
+
 Exit codes: 0 ok · 1 an error (the mapping, a file or a flag), named with its file and line.`
 
 // mappingRef is a mapping named on the command line, with its test cases.
