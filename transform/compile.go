@@ -25,6 +25,13 @@ type Options struct {
 	Location *time.Location
 	// Lookups add to or replace the mapping file's tables, by name.
 	Lookups []LookupSpec
+	// Tables are lookup tables given inline (a mapping test's), by name;
+	// each replaces the spec of its name, whose file is then not read.
+	Tables map[string]map[string]string
+	// TablesFromJob compiles a mapping without its job (lint): a table it
+	// uses but does not declare is taken as one the job will give, empty
+	// here, and Program.JobTables names it.
+	TablesFromJob bool
 }
 
 // Program is a compiled mapping. It is safe for concurrent use; each
@@ -40,7 +47,11 @@ type Program struct {
 	key    int // index in leaves of Schema.Key
 	oneOf  [][]int
 	Tables map[string]map[string]string
-	keep   []string // source fields the ledger keeps for a write-back
+	// JobTables are the tables the mapping uses and does not declare, when
+	// compiled with Options.TablesFromJob.
+	JobTables []string
+	keep      []string // source fields the ledger keeps for a write-back
+	keepLine  int
 }
 
 type compiled struct {
@@ -67,30 +78,46 @@ func Compile(m *Mapping, opts Options) (*Program, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: sink %q has no schema (known: %s)", m.File, m.Sink, strings.Join(schema.Sinks(), ", "))
 	}
-	p := &Program{File: m.File, Schema: s, loc: opts.Location, key: -1, keep: m.Keep}
+	p := &Program{File: m.File, Schema: s, loc: opts.Location, key: -1, keep: m.Keep, keepLine: m.KeepLine}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
-	specs := append(slices.Clone(m.Lookups), opts.Lookups...)
+	var specs []LookupSpec
+	files := map[string]string{}
+	for _, spec := range append(slices.Clone(m.Lookups), opts.Lookups...) {
+		if _, inline := opts.Tables[spec.Name]; !inline {
+			specs = append(specs, spec)
+			files[spec.Name] = spec.File
+		}
+	}
 	tables, err := loadLookups(specs)
 	if err != nil {
 		return nil, err
 	}
+	for name, t := range opts.Tables {
+		tables[name] = t
+	}
 	p.Tables = tables
 	env := expr.Env(map[string]any{"row": map[string]any{}})
-	fns := functions(p.loc, tables)
+	fns := functions(p.loc, tables, files)
 	var errs []error
 	comp := func(e Expr, extra ...expr.Option) *compiled {
-		opts := append([]expr.Option{env, expr.Optimize(true), expr.Patch(constMaps{})}, fns...)
-		opts = append(opts, extra...)
-		prog, err := expr.Compile(e.Source, opts...)
+		eopts := append([]expr.Option{env, expr.Optimize(true), expr.Patch(constMaps{}), expr.Patch(lookupEnv{})}, fns...)
+		eopts = append(eopts, extra...)
+		prog, err := expr.Compile(e.Source, eopts...)
 		if err != nil {
 			errs = append(errs, compileError(m.File, e, err))
 			return nil
 		}
-		if err := checkLookups(prog.Node(), tables); err != nil {
+		cc := &callChecker{tables: tables, fromJob: opts.TablesFromJob}
+		if err := cc.check(prog.Node()); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: %w", m.File, e.Line, e.Name, err))
 			return nil
+		}
+		for _, name := range cc.undeclared {
+			if !slices.Contains(p.JobTables, name) {
+				p.JobTables = append(p.JobTables, name)
+			}
 		}
 		return &compiled{Expr: e, prog: prog}
 	}
@@ -197,6 +224,15 @@ func Compile(m *Mapping, opts Options) (*Program, error) {
 	return p, nil
 }
 
+// Fields returns the target fields the mapping sets, in wire order.
+func (p *Program) Fields() []string {
+	out := make([]string, len(p.leaves))
+	for i, l := range p.leaves {
+		out[i] = l.path
+	}
+	return out
+}
+
 func (n *node) insert(path []string, leaf int) {
 	for _, c := range n.children {
 		if c.name == path[0] && len(path) > 1 {
@@ -223,6 +259,13 @@ func compileError(mappingFile string, e Expr, err error) error {
 	}
 	hint := ""
 	switch {
+	case e.Style == 0 && e.Comment != "":
+		// An unquoted value that does not compile and has a comment on its
+		// line: an expression ends at " #" only when YAML cut it there (no
+		// expression continues validly after a complete one with #). A
+		// value that compiles keeps its comment as a comment.
+		hint = fmt.Sprintf("\n  hint: YAML reads \" #\" as the start of a comment, so the expression ended at %q and %q was dropped: quote the whole expression: '%s %s'",
+			e.Source, e.Comment, strings.ReplaceAll(e.Source, "'", "''"), strings.ReplaceAll(e.Comment, "'", "''"))
 	case e.Style&yaml.DoubleQuotedStyle != 0:
 		hint = "\n  hint: YAML removed the double quotes around this value. " + quotingHint
 	case strings.Contains(msg, "unknown name"):
@@ -330,17 +373,54 @@ func literalResults(n ast.Node) []string {
 	return nil
 }
 
-type lookupChecker struct {
-	tables map[string]map[string]string
-	err    error
+// callChecker checks, at compile time, what the calls of an expression
+// show: a lookup() of an unknown table, a literal time layout that cannot
+// read any time, and now().
+type callChecker struct {
+	tables     map[string]map[string]string
+	fromJob    bool     // a table not declared is the job's to give
+	undeclared []string // such tables, when fromJob
+	err        error
 }
 
-func (v *lookupChecker) Visit(n *ast.Node) {
-	call, ok := (*n).(*ast.CallNode)
-	if !ok || v.err != nil {
+func (v *callChecker) Visit(n *ast.Node) {
+	if v.err != nil {
 		return
 	}
-	if id, ok := call.Callee.(*ast.IdentifierNode); !ok || id.Value != "lookup" || len(call.Arguments) == 0 {
+	switch call := (*n).(type) {
+	case *ast.BuiltinNode:
+		if call.Name == "now" {
+			v.err = errors.New("now() is not allowed: a mapping must give the same payload on every run (a re-run would see every record as changed); use a source column, or a literal time")
+		}
+	case *ast.CallNode:
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		switch id.Value {
+		case "lookup":
+			v.lookup(call)
+		case "time", "date":
+			if len(call.Arguments) >= 2 {
+				if lit, ok := call.Arguments[1].(*ast.StringNode); ok {
+					if err := CheckTimeLayout(lit.Value); err != nil {
+						v.err = fmt.Errorf("%s: %w", id.Value, err)
+					}
+				}
+			}
+			if len(call.Arguments) == 3 {
+				if lit, ok := call.Arguments[2].(*ast.StringNode); ok {
+					if _, err := location(lit.Value); err != nil {
+						v.err = fmt.Errorf("%s: %w", id.Value, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (v *callChecker) lookup(call *ast.CallNode) {
+	if len(call.Arguments) == 0 {
 		return
 	}
 	name, ok := call.Arguments[0].(*ast.StringNode)
@@ -348,18 +428,22 @@ func (v *lookupChecker) Visit(n *ast.Node) {
 		v.err = errors.New(`lookup: the table must be named by a literal, e.g. lookup("customers", row.email)`)
 		return
 	}
-	if _, ok := v.tables[name.Value]; !ok {
-		known := make([]string, 0, len(v.tables))
-		for k := range v.tables {
-			known = append(known, k)
-		}
-		slices.Sort(known)
-		v.err = fmt.Errorf("lookup: no table %q (known: %s; declare it under lookups:)", name.Value, strings.Join(known, ", "))
+	if _, ok := v.tables[name.Value]; ok {
+		return
 	}
+	if v.fromJob {
+		v.undeclared = append(v.undeclared, name.Value)
+		return
+	}
+	known := make([]string, 0, len(v.tables))
+	for k := range v.tables {
+		known = append(known, k)
+	}
+	slices.Sort(known)
+	v.err = fmt.Errorf("lookup: no table %q (known: %s; declare it under lookups:)", name.Value, strings.Join(known, ", "))
 }
 
-func checkLookups(n ast.Node, tables map[string]map[string]string) error {
-	v := &lookupChecker{tables: tables}
+func (v *callChecker) check(n ast.Node) error {
 	ast.Walk(&n, v)
 	return v.err
 }
@@ -373,6 +457,8 @@ type Mapper struct {
 	buf    []byte // payload scratch
 	src    []byte // source record scratch
 	routes map[string]string
+	misses missLog         // the lookups the last expression missed
+	missed [][]*LookupMiss // per leaf, when its value is nil
 }
 
 // maxInterned bounds a mapper's route cache.
@@ -395,7 +481,10 @@ func (m *Mapper) intern(s string) string {
 
 // NewMapper returns a Mapper for one goroutine.
 func (p *Program) NewMapper() *Mapper {
-	return &Mapper{p: p, env: map[string]any{}, values: make([]any, len(p.leaves)), routes: map[string]string{}}
+	m := &Mapper{p: p, env: map[string]any{}, values: make([]any, len(p.leaves)), routes: map[string]string{},
+		missed: make([][]*LookupMiss, len(p.leaves))}
+	m.env[missesKey] = &m.misses
+	return m
 }
 
 // ErrSkipped is returned for a record the where: rule leaves out.
@@ -429,7 +518,7 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 			return nil, fail("route."+c.Name, err)
 		}
 		if v == nil || v == "" {
-			return nil, fail("route."+c.Name, errors.New("no value (the route parameter is empty)"))
+			return nil, fail("route."+c.Name, noValue("no value (the route parameter is empty)", m.misses.misses))
 		}
 		route[i] = m.intern(toString(v))
 	}
@@ -438,12 +527,16 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 		if err != nil {
 			return nil, fail(l.path, err)
 		}
+		m.missed[i] = nil
+		if v == nil && len(m.misses.misses) > 0 {
+			m.missed[i] = slices.Clone(m.misses.misses)
+		}
 		if l.field != nil {
 			if v, err = coerce(l.field, v, p.loc); err != nil {
 				return nil, fail(l.path, err)
 			}
 			if v == nil && l.field.Required && i != p.key {
-				return nil, fail(l.path, errors.New("no value: the field is required"))
+				return nil, fail(l.path, noValue("no value: the field is required", m.missed[i]))
 			}
 		}
 		if s, ok := v.(string); ok && s == "" && i == p.key {
@@ -455,7 +548,7 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	if p.key >= 0 {
 		key, _ = m.values[p.key].(string)
 		if key == "" {
-			return nil, fail(p.Schema.Key, errors.New("no value: the key is required"))
+			return nil, fail(p.Schema.Key, noValue("no value: the key is required", m.missed[p.key]))
 		}
 	} else {
 		// The route names the target record: one key per record there.
@@ -463,7 +556,11 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	}
 	for gi, group := range p.oneOf {
 		if !slices.ContainsFunc(group, func(i int) bool { return !empty(m.values[i]) }) {
-			return nil, fail(strings.Join(p.Schema.OneOf[gi], " or "), errors.New("no value: one of them is required"))
+			var ms []*LookupMiss
+			for _, i := range group {
+				ms = append(ms, m.missed[i]...)
+			}
+			return nil, fail(strings.Join(p.Schema.OneOf[gi], " or "), noValue("no value: one of them is required", ms))
 		}
 	}
 	buf, _, err := m.appendNode(m.buf[:0], p.root)
@@ -517,7 +614,17 @@ func empty(v any) bool {
 	return false
 }
 
+// noValue is the error of a value found missing, naming the lookups that
+// missed on the way.
+func noValue(msg string, ms []*LookupMiss) error {
+	if len(ms) == 0 {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %w", msg, lookupMisses(slices.Clone(ms)))
+}
+
 func (m *Mapper) run(c *compiled) (any, error) {
+	m.misses.misses = m.misses.misses[:0]
 	v, err := m.vm.Run(c.prog, m.env)
 	if err != nil {
 		var fe *file.Error

@@ -20,11 +20,31 @@ import (
 var Namespace = uuid.MustParse("1b671a64-40d5-491e-99b0-da01ff1f3341")
 
 // functions returns the mapping functions, closed over the compile options.
-func functions(loc *time.Location, tables map[string]map[string]string) []expr.Option {
+// files names each table's file, for the message of a miss.
+func functions(loc *time.Location, tables map[string]map[string]string, files map[string]string) []expr.Option {
 	return []expr.Option{
 		expr.Function("time", func(p ...any) (any, error) {
+			if len(p) == 2 {
+				return ParseTimeLayout(p[0], p[1].(string), loc)
+			}
 			return ParseTime(p[0], loc)
-		}, new(func(any) any)),
+		}, new(func(any) any), new(func(any, string) any)),
+		// expr's own date() reads a value without an offset as UTC whatever
+		// the job's timezone: an hour off, silently. Ours is time() under
+		// that name, with date()'s optional third argument, a zone name.
+		expr.Function("date", func(p ...any) (any, error) {
+			switch len(p) {
+			case 1:
+				return ParseTime(p[0], loc)
+			case 2:
+				return ParseTimeLayout(p[0], p[1].(string), loc)
+			}
+			zone, err := location(p[2].(string))
+			if err != nil {
+				return nil, err
+			}
+			return ParseTimeLayout(p[0], p[1].(string), zone)
+		}, new(func(any) any), new(func(any, string) any), new(func(any, string, string) any)),
 		expr.Function("uuid5", func(p ...any) (any, error) {
 			return UUID5(p[0], p[1])
 		}, new(func(any, any) string)),
@@ -50,6 +70,9 @@ func functions(loc *time.Location, tables map[string]map[string]string) []expr.O
 			}
 			return p[2], nil
 		}, new(func(any, map[string]any, any) any)),
+		// A miss is nil, so that lookup(a) ?? lookup(b) falls through; the
+		// mapper is told of it (through the env the lookupEnv patch passes)
+		// so that a value found missing can name the table and the key.
 		expr.Function("lookup", func(p ...any) (any, error) {
 			name, _ := p[0].(string)
 			t, ok := tables[name]
@@ -59,12 +82,20 @@ func functions(loc *time.Location, tables map[string]map[string]string) []expr.O
 			if p[1] == nil {
 				return nil, nil
 			}
-			v, ok := t[toString(p[1])]
+			key := toString(p[1])
+			v, ok := t[key]
 			if !ok {
+				if len(p) == 3 {
+					if env, _ := p[2].(map[string]any); env != nil {
+						if log, _ := env[missesKey].(*missLog); log != nil {
+							log.add(&LookupMiss{Table: name, Key: key, File: files[name]})
+						}
+					}
+				}
 				return nil, nil
 			}
 			return v, nil
-		}, new(func(string, any) any)),
+		}, new(func(string, any) any), new(func(string, any, map[string]any) any)),
 		expr.Function("coalesce", func(p ...any) (any, error) {
 			for _, v := range p {
 				if s, ok := v.(string); ok && strings.TrimSpace(s) == "" {
@@ -127,6 +158,10 @@ func UUID5(namespace, name any) (string, error) {
 	n := toString(name)
 	if n == "" {
 		return "", errors.New("uuid5: the name is empty")
+	}
+	if n == "<nil>" {
+		// expr's string(nil): every record without an id would share one key.
+		return "", errors.New(`uuid5: the name is empty (string() of an absent value is "<nil>": write uuid5(namespace, row.id), which takes numbers too)`)
 	}
 	return uuid.NewSHA1(namespaceOf(ns), []byte(n)).String(), nil
 }
@@ -245,4 +280,83 @@ func collapseBlankLines(s string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+var locations sync.Map // zone name → *time.Location: LoadLocation reads a file
+
+// location loads a zone by name, once.
+func location(name string) (*time.Location, error) {
+	if v, ok := locations.Load(name); ok {
+		return v.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", name, err)
+	}
+	locations.Store(name, loc)
+	return loc, nil
+}
+
+// missesKey is where a mapper's env holds its miss log: not an identifier,
+// so no expression can name it.
+const missesKey = "lookup misses"
+
+// LookupMiss is a lookup() whose key its table does not hold.
+type LookupMiss struct {
+	Table, Key string
+	File       string // the table's file, "" for an inline table
+}
+
+func (e *LookupMiss) Error() string {
+	s := fmt.Sprintf("lookup(%q, %q): no such key in table %s", e.Table, e.Key, e.Table)
+	if e.File != "" {
+		s += " (" + e.File + ")"
+	}
+	return s
+}
+
+// maxMisses bounds what one expression's misses keep: a message names a few.
+const maxMisses = 3
+
+// missLog collects the misses of the expression being evaluated.
+type missLog struct{ misses []*LookupMiss }
+
+func (l *missLog) add(m *LookupMiss) {
+	if len(l.misses) < maxMisses {
+		l.misses = append(l.misses, m)
+	}
+}
+
+// lookupMisses is why a value was empty: the lookups that missed.
+type lookupMisses []*LookupMiss
+
+func (ms lookupMisses) Error() string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (ms lookupMisses) Unwrap() []error {
+	out := make([]error, len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out
+}
+
+// lookupEnv is an AST patch: lookup(table, key) gets the mapper's env as a
+// third argument, so a miss reaches the mapper that evaluates it (a Program
+// is shared by mappers; the env is each one's own).
+type lookupEnv struct{}
+
+func (lookupEnv) Visit(n *ast.Node) {
+	call, ok := (*n).(*ast.CallNode)
+	if !ok || len(call.Arguments) != 2 {
+		return
+	}
+	if id, ok := call.Callee.(*ast.IdentifierNode); ok && id.Value == "lookup" {
+		call.Arguments = append(call.Arguments, &ast.IdentifierNode{Value: "$env"})
+	}
 }

@@ -23,7 +23,8 @@ type Mapping struct {
 	Lookups []LookupSpec
 	// Keep names source fields the ledger keeps with each loaded item, for
 	// a later write-back (e.g. Gorgias's ticket_id).
-	Keep []string
+	Keep     []string
+	KeepLine int
 }
 
 // Expr is one expression in a mapping file, with where it was written.
@@ -32,6 +33,9 @@ type Expr struct {
 	Source string
 	Line   int
 	Style  yaml.Style
+	// Comment is the comment YAML read on the value's line, for a plain
+	// (unquoted) value: what an unquoted " #" cut off the expression.
+	Comment string
 }
 
 // LookupSpec is a lookup table: a CSV file with a key and a value column.
@@ -97,6 +101,7 @@ func ParseMapping(file string, data []byte, dir string) (*Mapping, error) {
 			if err := v.Decode(&m.Keep); err != nil {
 				fail(v.Line, "keep must be a list of source field names")
 			}
+			m.KeepLine = v.Line
 		case "lookups":
 			if v.Kind != yaml.MappingNode {
 				fail(v.Line, "lookups must map names to {file, key, value}")
@@ -178,7 +183,11 @@ func scalarExpr(file, name string, v *yaml.Node) (Expr, error) {
 	if v.Tag == "!!null" {
 		return Expr{}, fmt.Errorf("%s:%d: %s: the expression is empty (write nil to send nothing)", file, v.Line, name)
 	}
-	return Expr{Name: name, Source: v.Value, Line: v.Line, Style: v.Style}, nil
+	e := Expr{Name: name, Source: v.Value, Line: v.Line, Style: v.Style}
+	if v.Style == 0 {
+		e.Comment = v.LineComment
+	}
+	return e, nil
 }
 
 // exprMap flattens a mapping of (possibly nested, possibly dotted) names to

@@ -1,11 +1,14 @@
 package transform
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ncruces/go-strftime"
 )
 
 // Layouts time() accepts for text, tried in order. Those without an offset
@@ -159,4 +162,159 @@ func FormatTime(t time.Time) string {
 // appendTime appends FormatTime(t) to b without allocating.
 func appendTime(b []byte, t time.Time) []byte {
 	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+}
+
+// ParseTimeLayout reads v with a layout the mapping gives: time(v, layout).
+// A layout holding a '%' is strftime's ("%d/%m/%Y %H:%M"); any other is
+// Go's, written as the reference time ("02/01/2006 15:04"). A value whose
+// layout has no offset is read in loc, the job's time zone. nil and blank
+// text stay nil (the field is left out); a time value is kept as it is; a
+// number is read as its decimal text (20240301 with "%Y%m%d").
+//
+// A wall time the job's zone skips (the spring-forward gap) or has twice
+// (the fall-back hour) is read as time.ParseInLocation reads it: in the gap
+// with the offset before the change (02:30 in Berlin on 31 March 2024 is
+// 01:30Z, shown as 03:30 CEST), in the overlap as the later, standard-time
+// instant (02:30 on 27 October 2024 is 01:30Z). Go does not promise which
+// of the two it picks; TestParseTimeLayout pins what it does.
+func ParseTimeLayout(v any, layout string, loc *time.Location) (any, error) {
+	var s string
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case time.Time:
+		return t, nil
+	case string:
+		s = t
+	case int64, int, float64:
+		s = toString(t)
+	default:
+		return nil, fmt.Errorf("cannot use %T %v as a time", v, v)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	var tm time.Time
+	var err error
+	if strings.ContainsRune(layout, '%') {
+		tm, err = parseStrftime(layout, s, loc)
+	} else {
+		tm, err = parseGoLayout(layout, s, loc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if y := tm.UTC().Year(); y < 1 || y > 9999 {
+		return nil, fmt.Errorf("cannot use %q as a time: year %d is out of range (layout %q)", s, y, layout)
+	}
+	return tm, nil
+}
+
+func parseGoLayout(layout, s string, loc *time.Location) (time.Time, error) {
+	tm, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		if err := CheckTimeLayout(layout); err != nil {
+			return time.Time{}, err
+		}
+		return time.Time{}, layoutMismatch(s, layout, err)
+	}
+	// Go reads a zone abbreviation it cannot find in loc as UTC under that
+	// name (time.Parse's documentation): never guess an hour.
+	if name, off := tm.Zone(); tm.Location() != loc && off == 0 && name != "" && name != "UTC" && name != "GMT" {
+		return time.Time{}, fmt.Errorf("cannot parse %q with layout %q: the zone abbreviation %q is not one of %s's: write the offset (-0700 in the layout), or leave it out and set timezone:", s, layout, name, loc)
+	}
+	return tm, nil
+}
+
+func parseStrftime(layout, s string, loc *time.Location) (time.Time, error) {
+	offset, err := strftimeOffset(layout)
+	if err != nil {
+		return time.Time{}, err
+	}
+	tm, err := strftime.Parse(layout, s)
+	if err != nil {
+		var pe *time.ParseError
+		if !errors.As(err, &pe) {
+			return time.Time{}, fmt.Errorf("bad time layout %q: %w", layout, err)
+		}
+		return time.Time{}, layoutMismatch(s, layout, err)
+	}
+	if !offset {
+		// strftime.Parse reads in UTC; a layout without %z means the wall
+		// clock of the job's zone. time.Date is what time.ParseInLocation
+		// does for such a value, DST gaps and overlaps alike.
+		tm = time.Date(tm.Year(), tm.Month(), tm.Day(), tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond(), loc)
+	}
+	return tm, nil
+}
+
+// strftimeOffset reports whether a strftime layout reads an offset (%z,
+// %:z); it refuses %Z and %+, whose zone abbreviations Go reads as UTC when
+// it does not know them.
+func strftimeOffset(layout string) (bool, error) {
+	offset := false
+	for i := 0; i < len(layout); i++ {
+		if layout[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(layout) && strings.IndexByte("-:EO", layout[j]) >= 0 {
+			j++
+		}
+		if j >= len(layout) {
+			break
+		}
+		switch layout[j] {
+		case 'z':
+			offset = true
+		case 'Z', '+':
+			return false, fmt.Errorf("bad time layout %q: %%%c reads a zone abbreviation (CST is three different zones): use %%z for an offset, or leave the zone out and set the job's timezone:", layout, layout[j])
+		}
+		i = j
+	}
+	return offset, nil
+}
+
+// CheckTimeLayout reports a layout that cannot read any time: an unknown
+// strftime directive, %Z, or a Go layout with no element of the reference
+// time (a Java-style "dd/MM/yyyy", say). It is run at compile time on every
+// literal layout.
+func CheckTimeLayout(layout string) error {
+	if strings.ContainsRune(layout, '%') {
+		if _, err := strftimeOffset(layout); err != nil {
+			return err
+		}
+		_, err := strftime.Parse(layout, "")
+		var pe *time.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			return fmt.Errorf("bad time layout %q: %w", layout, err)
+		}
+		return nil
+	}
+	// A layout formats any other time to itself only when it has no
+	// element at all.
+	other := time.Date(1999, 11, 23, 9, 8, 7, 123456789, time.FixedZone("XYZ", 3*3600))
+	if other.Format(layout) == layout {
+		return fmt.Errorf("bad time layout %q: it has no element of Go's reference time (write 02/01/2006 15:04 or strftime's %%d/%%m/%%Y %%H:%%M)", layout)
+	}
+	return nil
+}
+
+// layoutMismatch says which part of the value did not fit the layout,
+// without Go's internal layout (a strftime user never wrote it).
+func layoutMismatch(s, layout string, err error) error {
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		if msg := strings.TrimPrefix(pe.Message, ": "); msg != "" {
+			return fmt.Errorf("cannot parse %q with layout %q: %s", s, layout, msg)
+		}
+		if pe.ValueElem != "" {
+			return fmt.Errorf("cannot parse %q with layout %q (at %q)", s, layout, pe.ValueElem)
+		}
+	}
+	return fmt.Errorf("cannot parse %q with layout %q", s, layout)
 }

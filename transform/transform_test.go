@@ -279,3 +279,13 @@ func FuzzParseTime(f *testing.F) {
 		assert.True(t, back.Equal(tm.Truncate(time.Millisecond)), "%q: %v vs %v", s, back, tm)
 	})
 }
+
+// expr's string(nil) is "<nil>": uuid5(ns, string(row.id)) gave every
+// record without an id one and the same key.
+func TestUUID5OfStringOfAbsentID(t *testing.T) {
+	src := strings.Replace(header, `uuid5("t", row.id)`, `uuid5("t", string(row.id))`, 1) + "  messageAttributes.body: row.b\n"
+	p, err := compile(t, src, Options{})
+	require.NoError(t, err)
+	_, err = p.NewMapper().Map(&msg.Record{Origin: msg.Origin{Source: "m.csv", Line: 4}, Fields: map[string]any{"d": "D", "c": "C", "b": "x"}})
+	assert.ErrorContains(t, err, `m.csv:4: sourceUuid: uuid5: the name is empty (string() of an absent value is "<nil>": write uuid5(namespace, row.id)`)
+}
