@@ -26,7 +26,17 @@ type Put struct {
 	// OnUnauthorized, when set, makes a 401 worth another attempt (a
 	// session that expired) after it runs on the refused request.
 	OnUnauthorized func(refused *http.Request)
+	// Verify checks that an accepted update was applied — from the
+	// answer's echo, or by reading the record back — since a vendor may
+	// answer 200 and change nothing. A nil error and false fails the item
+	// as NOT_APPLIED with why; an error is the attempt's failure (a read
+	// back that did not get through is worth another attempt).
+	Verify func(ctx context.Context, it *msg.Item, sent, answer []byte) (applied bool, why string, err error)
 }
+
+// NotApplied is the code of an update the vendor accepted but did not
+// apply.
+const NotApplied = "NOT_APPLIED"
 
 // Options returns the delivery options: one item a request.
 func (p *Put) Options() Options { return p.Opts }
@@ -63,6 +73,15 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 		return nil, err
 	}
 	if resp.OK() {
+		if p.Verify != nil {
+			applied, why, err := p.Verify(ctx, it, body, resp.Body)
+			if err != nil {
+				return nil, err
+			}
+			if !applied {
+				return []ItemResult{{Status: Failed, Code: NotApplied, Message: "the vendor answered " + fmt.Sprint(resp.Status) + " but did not apply the update: " + why}}, nil
+			}
+		}
 		id := ""
 		if p.TargetID != nil {
 			id = p.TargetID(resp.Body)
