@@ -75,6 +75,17 @@ type SpillRef struct {
 	Off int64
 }
 
+// Skip is a record a source leaves out on purpose — a deleted message, a
+// pending message a write-back must not mark as sent — with why. A source
+// returns it from Next instead of the record; the run counts it as skipped
+// by that reason, never silently.
+type Skip struct {
+	Origin Origin
+	Reason string // short and stable: it is a count's label ("deleted")
+}
+
+func (s *Skip) Error() string { return s.Origin.String() + ": skipped: " + s.Reason }
+
 // Error is a failure of one record, at one stage, with the origin that
 // names it. It wraps the cause so callers can still use errors.Is/As.
 type Error struct {

@@ -54,6 +54,9 @@ type SkippedBy struct {
 	AlreadyLoaded int64 `json:"already_loaded"` // loaded by an earlier run
 	Duplicate     int64 `json:"duplicate"`      // the same key and content earlier in this run
 	Changed       int64 `json:"changed"`        // loaded earlier with other content: not resent
+	// Source: records the source left out on purpose, by its reason
+	// (deleted messages, messages a write-back must not touch).
+	Source map[string]int64 `json:"source,omitempty"`
 }
 
 // FailedBy says at which stage records failed.

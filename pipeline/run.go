@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -56,11 +57,14 @@ func (o *Options) defaults() {
 type counters struct {
 	read, loaded, failed, wouldSend            atomic.Int64
 	skipRule, skipLoaded, skipDup, skipChanged atomic.Int64
+	skipSource                                 atomic.Int64
+	srcMu                                      sync.Mutex
+	skipBySource                               map[string]int64
 	failRead, failMap, failLoad                atomic.Int64
 }
 
 func (c *counters) skipped() int64 {
-	return c.skipRule.Load() + c.skipLoaded.Load() + c.skipDup.Load() + c.skipChanged.Load()
+	return c.skipRule.Load() + c.skipLoaded.Load() + c.skipDup.Load() + c.skipChanged.Load() + c.skipSource.Load()
 }
 
 // run is one execution's shared state.
@@ -368,6 +372,19 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 			r.recordFailure(me, nil)
 			continue
 		}
+		var skip *msg.Skip
+		if errors.As(err, &skip) {
+			n++
+			r.c.read.Add(1)
+			r.c.skipSource.Add(1)
+			r.c.srcMu.Lock()
+			if r.c.skipBySource == nil {
+				r.c.skipBySource = map[string]int64{}
+			}
+			r.c.skipBySource[skip.Reason]++
+			r.c.srcMu.Unlock()
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil && drain.Err() == nil {
 				return fmt.Errorf("reading %s: %w", r.job.SourceKind, err)
@@ -445,6 +462,11 @@ func (r *run) report(command string, started time.Time) *Report {
 		DurationSeconds: now.Sub(started).Seconds(),
 		PeakRSSBytes:    PeakRSS(),
 	}
+	r.c.srcMu.Lock()
+	if len(r.c.skipBySource) > 0 {
+		rep.SkippedBy.Source = maps.Clone(r.c.skipBySource)
+	}
+	r.c.srcMu.Unlock()
 	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend
 	if r.loader != nil {
 		s, ps := &r.loader.Stats, &r.loader.Pacer().Stats
