@@ -112,6 +112,11 @@ type Run struct {
 	lastSuccess      prometheus.Gauge
 
 	reasons reasonSet
+	// Counters already resolved, so the hot path skips label hashing:
+	// keyed by the caller's own values, and holding only values that are
+	// their own label (bounded, clean), so the caches stay small.
+	recordCounters  sync.Map // recordKey → prometheus.Counter
+	requestCounters sync.Map // int status → prometheus.Counter
 
 	// core holds every msgmigrate_ series but the last success, without the
 	// run's labels (the Pushgateway's grouping key carries them); success
@@ -544,13 +549,25 @@ func (r *Run) Records(outcome, reason string, n int) {
 	if r == nil || n <= 0 {
 		return
 	}
+	key := recordKey{outcome, reason}
+	if c, ok := r.recordCounters.Load(key); ok {
+		c.(prometheus.Counter).Add(float64(n))
+		return
+	}
 	switch outcome {
 	case OutcomeLoaded, OutcomeSkipped, OutcomeFailed, OutcomeUnsent:
 	default:
 		outcome = Other
 	}
-	r.records.WithLabelValues(outcome, r.reasons.bound(reason)).Add(float64(n))
+	bounded := r.reasons.bound(reason)
+	c := r.records.WithLabelValues(outcome, bounded)
+	if outcome == key.outcome && bounded == reason {
+		r.recordCounters.Store(key, c)
+	}
+	c.Add(float64(n))
 }
+
+type recordKey struct{ outcome, reason string }
 
 // SetExpected sets how many records the run expects to read; a negative n
 // means unknown (NaN).
@@ -572,7 +589,15 @@ func (r *Run) Request(status int, d time.Duration) {
 	if r == nil {
 		return
 	}
-	r.requests.WithLabelValues(statusLabel(status)).Inc()
+	c, ok := r.requestCounters.Load(status)
+	if !ok {
+		label := statusLabel(status)
+		c = r.requests.WithLabelValues(label)
+		if label != Other {
+			r.requestCounters.Store(status, c)
+		}
+	}
+	c.(prometheus.Counter).Inc()
 	r.requestSeconds.Observe(d.Seconds())
 }
 

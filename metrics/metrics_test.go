@@ -519,13 +519,15 @@ func TestLabelsAreBounded(t *testing.T) {
 	for i := range maxReasons + 5 {
 		r.Records(OutcomeFailed, "VENDOR_CODE_"+strconv.Itoa(i), 1)
 	}
-	r.Records(OutcomeFailed, "VENDOR_CODE_0", 1) // admitted before the bound: still itself
-	r.Records(OutcomeFailed, "map", 1)           // the pipeline's own: never "other"
+	r.Records(OutcomeFailed, "VENDOR_CODE_0", 1)  // admitted before the bound: still itself
+	r.Records(OutcomeFailed, "VENDOR_CODE_24", 1) // past it, the second time too
+	r.Records(OutcomeFailed, "map", 1)            // the pipeline's own: never "other"
 	r.Records(OutcomeSkipped, "rule", 1)
 	r.Records(OutcomeFailed, "RETRIES_EXHAUSTED", 1)
 	r.Records(OutcomeFailed, "\xff\xfeBAD", 1) // invalid UTF-8 would make the client panic
 	r.Records("exploded", "", 1)
 	r.Request(0, 0)
+	r.Request(999, 0)
 	r.Request(999, 0)
 	r.Request(429, 0)
 	r.Retry("cosmic_ray")
@@ -548,16 +550,37 @@ func TestLabelsAreBounded(t *testing.T) {
 	}
 	assert.Equal(t, maxReasons, vendor, "distinct vendor codes kept")
 	assert.Equal(t, 2.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"reason": "VENDOR_CODE_0"}))
-	// The 5 codes past the bound, and the invalid one (a 21st distinct code).
-	assert.Equal(t, 6.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "failed", "reason": "other"}))
+	// The 5 codes past the bound (one of them twice), and the invalid one.
+	assert.Equal(t, 7.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "failed", "reason": "other"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "failed", "reason": "map"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "skipped", "reason": "rule"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "failed", "reason": "RETRIES_EXHAUSTED"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_records_total", map[string]string{"outcome": "other"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_requests_total", map[string]string{"status": "error"}))
-	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_requests_total", map[string]string{"status": "other"}))
+	assert.Equal(t, 2.0, mustValue(t, fams, "msgmigrate_requests_total", map[string]string{"status": "other"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_requests_total", map[string]string{"status": "429"}))
 	assert.Equal(t, 1.0, mustValue(t, fams, "msgmigrate_retries_total", map[string]string{"reason": "other"}))
+}
+
+// The caches behind Records and Request hold only values that are their own
+// label, however many distinct values callers send.
+func TestCachesStayBounded(t *testing.T) {
+	r, err := New(Config{File: filepath.Join(t.TempDir(), "j.prom")}, Labels{Job: "j"}, nil)
+	require.NoError(t, err)
+	for i := range 1000 {
+		r.Records(OutcomeFailed, "CODE_"+strconv.Itoa(i), 1)
+		r.Records(OutcomeFailed, " padded ", 1)
+		r.Request(1000+i, 0)
+	}
+	count := func(m *sync.Map) int {
+		n := 0
+		m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	// "padded" took one of the 20 places, but its callers write " padded ":
+	// it is bounded on every call rather than cached under a key that is not a label.
+	assert.Equal(t, maxReasons-1, count(&r.recordCounters))
+	assert.Equal(t, 0, count(&r.requestCounters))
 }
 
 func TestCleanReason(t *testing.T) {
