@@ -53,8 +53,11 @@ const (
 	OutcomeUnsent  = "unsent"
 )
 
-// Retry reasons.
+// Retry reasons. transport.Pacer (on main) reports its class names, retry
+// and outage; the finer four are for a caller that tells them apart.
 const (
+	RetryRetry       = "retry"  // a 5xx, a 408, a timeout, a reset, an unreadable answer
+	RetryOutage      = "outage" // while the circuit is open
 	RetryThrottled   = "throttled"
 	RetryServerError = "server_error"
 	RetryTransport   = "transport"
@@ -181,7 +184,7 @@ func New(cfg Config, l Labels, log *slog.Logger) (*Run, error) {
 	})
 	r.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "msgmigrate_retries_total",
-		Help: "Requests sent again, by reason (throttled, server_error, transport, unreadable).",
+		Help: "Requests sent again, by reason (retry, outage; or throttled, server_error, transport, unreadable).",
 	}, []string{"reason"})
 	r.throttled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "msgmigrate_throttled_total",
@@ -224,7 +227,7 @@ func New(cfg Config, l Labels, log *slog.Logger) (*Run, error) {
 	r.records.WithLabelValues(OutcomeLoaded, "")
 	r.records.WithLabelValues(OutcomeUnsent, "")
 	r.requests.WithLabelValues("200")
-	for _, reason := range []string{RetryThrottled, RetryServerError, RetryTransport, RetryUnreadable} {
+	for _, reason := range []string{RetryRetry, RetryOutage} {
 		r.retries.WithLabelValues(reason)
 	}
 	for _, s := range states {
@@ -611,14 +614,15 @@ func statusLabel(status int) string {
 	return Other
 }
 
-// Retry counts a request sent again, by reason: throttled, server_error,
-// transport, unreadable (anything else is "other").
+// Retry counts a request sent again, by reason: retry or outage (the
+// transport's classes), or throttled, server_error, transport, unreadable
+// (anything else is "other").
 func (r *Run) Retry(reason string) {
 	if r == nil {
 		return
 	}
 	switch reason {
-	case RetryThrottled, RetryServerError, RetryTransport, RetryUnreadable:
+	case RetryRetry, RetryOutage, RetryThrottled, RetryServerError, RetryTransport, RetryUnreadable:
 	default:
 		reason = Other
 	}
