@@ -79,6 +79,19 @@ type Paced interface {
 	Pacer() *transport.Pacer
 }
 
+// UpdatesByKey is implemented by sinks whose write replaces the record its
+// route names (a PUT by id): sending a changed record again updates it, it
+// does not duplicate it.
+type UpdatesByKey interface {
+	UpdatesByKey() bool
+}
+
+// CanUpdateByKey reports whether s updates by key.
+func CanUpdateByKey(s Sink) bool {
+	u, ok := s.(UpdatesByKey)
+	return ok && u.UpdatesByKey()
+}
+
 // Env is what a sink factory gets besides its job section.
 type Env struct {
 	Schema *schema.Schema // the mapping's target schema

@@ -58,13 +58,20 @@ func (l *Loader) Options() Options { return l.opts }
 // Pacer is the pacer every attempt goes through.
 func (l *Loader) Pacer() *transport.Pacer { return l.pacer }
 
+// Emit records the final outcomes of a batch's items and returns once they
+// are durable (or with the error that kept them from being so). A worker
+// takes its next batch only after that: what a crash can make the next run
+// send again is bounded by Concurrency batches, whatever the recorder's pace.
+type Emit func(results []Result) error
+
 // Run sends every batch from in with at most Concurrency requests in flight,
-// and calls emit (from several goroutines) once per item with its final
-// outcome. When drain is done no new attempt starts: items not yet answered
-// get no Result and are counted as Abandoned, so a later run sends them. ctx
-// cancels requests in flight. A *transport.FatalError or
-// *transport.OutageError ends Run: what it had not sent stays unsent.
-func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit func(Result)) error {
+// and emits every item's final outcome once, a batch at a time (from several
+// goroutines). When drain is done no new attempt starts: items not yet
+// answered get no Result and are counted as Abandoned, so a later run sends
+// them. ctx cancels requests in flight. A *transport.FatalError or
+// *transport.OutageError ends Run, as does an error of emit: what had not
+// been sent stays unsent.
+func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit Emit) error {
 	g, gctx := errgroup.WithContext(ctx)
 	// Waits (backoff, pauses, the circuit) end at a drain or a stop; a
 	// request in flight ends only at a stop.
@@ -90,7 +97,7 @@ func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit func(Res
 
 // deliver settles every item of b, or leaves them all unsent (a stop, a
 // drain), or returns the error that stops the run.
-func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit func(Result)) error {
+func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit Emit) error {
 	if wait.Err() != nil {
 		l.Stats.Abandoned.Add(int64(len(b.Items)))
 		return nil
@@ -113,19 +120,18 @@ func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit func(Result))
 	case err == nil:
 		l.Stats.Batches.Add(1)
 		l.Stats.ItemsSent.Add(int64(len(b.Items)))
+		out := make([]Result, len(results))
 		for i, r := range results {
-			emit(Result{Item: b.Items[i], Status: r.Status, TargetID: r.TargetID, Code: r.Code, Message: r.Message})
+			out[i] = Result{Item: b.Items[i], Status: r.Status, TargetID: r.TargetID, Code: r.Code, Message: r.Message}
 		}
-		return nil
+		return emit(out)
 	case errors.As(err, &fatal), errors.As(err, &outage):
 		return err // the caller counts b as abandoned
 	case wait.Err() != nil:
 		l.Stats.Abandoned.Add(int64(len(b.Items)))
 		return nil
 	case errors.As(err, &ex):
-		code := "RETRIES_EXHAUSTED"
-		l.failAll(b, code, ex.Error(), emit)
-		return nil
+		return l.failAll(b, "RETRIES_EXHAUSTED", ex.Error(), emit)
 	case errors.As(err, &te) && te.Class == transport.TooLarge && len(b.Items) > 1:
 		l.Stats.Splits.Add(1)
 		half := len(b.Items) / 2
@@ -135,21 +141,20 @@ func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit func(Result))
 		}
 		return l.deliver(ctx, wait, subBatch(b.Route, b.Items[half:]), emit)
 	case errors.As(err, &te) && te.Class == transport.TooLarge:
-		l.failAll(b, "TOO_LARGE", te.Error(), emit)
-		return nil
+		return l.failAll(b, "TOO_LARGE", te.Error(), emit)
 	case errors.As(err, &te):
-		l.failAll(b, te.VendorCode(), te.Error(), emit)
-		return nil
+		return l.failAll(b, te.VendorCode(), te.Error(), emit)
 	}
-	l.failAll(b, "FAILED", err.Error(), emit)
-	return nil
+	return l.failAll(b, "FAILED", err.Error(), emit)
 }
 
-func (l *Loader) failAll(b *Batch, code, message string, emit func(Result)) {
+func (l *Loader) failAll(b *Batch, code, message string, emit Emit) error {
 	l.Stats.Batches.Add(1)
-	for _, it := range b.Items {
-		emit(Result{Item: it, Status: Failed, Code: code, Message: message})
+	out := make([]Result, len(b.Items))
+	for i, it := range b.Items {
+		out[i] = Result{Item: it, Status: Failed, Code: code, Message: message}
 	}
+	return emit(out)
 }
 
 func subBatch(route msg.Route, items []*msg.Item) *Batch {

@@ -41,6 +41,9 @@ const NotApplied = "NOT_APPLIED"
 // Options returns the delivery options: one item a request.
 func (p *Put) Options() Options { return p.Opts }
 
+// UpdatesByKey: a PUT replaces the record its route names.
+func (p *Put) UpdatesByKey() bool { return true }
+
 // Pacer is the pacer of the sink's client.
 func (p *Put) Pacer() *transport.Pacer { return p.Client.Pacer }
 

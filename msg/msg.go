@@ -94,6 +94,10 @@ type Error struct {
 	Key    string
 	Code   string // vendor error code, when the vendor gave one
 	Err    error
+	// Raw is the record as the source had it, when it could not be read
+	// (a CSV line, the values of a row's other columns): kept with the
+	// failure so a user sees what it was. Sources cap it.
+	Raw []byte
 }
 
 // Stage names where a record failed.

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgmigrate/msgmigrate/internal/gen"
-	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/pipeline"
 	"github.com/msgmigrate/msgmigrate/sandbox"
 )
@@ -44,7 +43,7 @@ func TestDrainThenResume(t *testing.T) {
 	for _, st := range h.fake.MyKaarma.All() {
 		assert.Equal(t, 1, st.Times, "sent once: %s", st.SourceUUID)
 	}
-	h.withLedger(func(l *ledger.Ledger) {
+	h.withLedger(func(l *ledgerView) {
 		runs, err := l.Runs(2)
 		require.NoError(t, err)
 		assert.Equal(t, "completed", runs[0].State)

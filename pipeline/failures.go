@@ -26,6 +26,11 @@ type FailureLine struct {
 	Code   string          `json:"code,omitempty"`
 	Error  string          `json:"error"`
 	Record json.RawMessage `json:"record,omitempty"`
+	// Raw is the record's text, when it could not be read.
+	Raw string `json:"raw,omitempty"`
+	// Earlier: the record failed in an earlier run and was not read
+	// correctly since (written by retry, which does not read the source).
+	Earlier bool `json:"earlier,omitempty"`
 }
 
 func newFailureWriter(path string, dryRun bool) (*failureWriter, error) {
@@ -47,8 +52,18 @@ func (fw *failureWriter) write(e *msg.Error, record []byte) error {
 	if fw.w == nil {
 		return nil
 	}
-	line := FailureLine{Origin: e.Origin.String(), Stage: string(e.Stage), Key: e.Key, Code: e.Code, Error: e.Err.Error()}
-	line.Record = record
+	line := FailureLine{Origin: e.Origin.String(), Stage: string(e.Stage), Key: e.Key, Code: e.Code, Error: e.Err.Error(), Record: record}
+	if len(e.Raw) > 0 {
+		line.Raw = capRaw(e.Raw)
+	}
+	return fw.writeLine(line)
+}
+
+// writeLine appends one line.
+func (fw *failureWriter) writeLine(line FailureLine) error {
+	if fw.w == nil {
+		return nil
+	}
 	b, err := json.Marshal(line)
 	if err != nil {
 		return fmt.Errorf("failures file: %w", err)

@@ -99,13 +99,53 @@ func (h *harness) failures() []pipeline.FailureLine {
 	return out
 }
 
-// withLedger opens the job's ledger as a run would (merging the log).
-func (h *harness) withLedger(fn func(*ledger.Ledger)) {
+// ledgerView is what the tests look at in a job's ledger, every shard's.
+type ledgerView struct {
+	rs      []ledger.Reader
+	entries map[string]ledger.Entry
+}
+
+func openView(t *testing.T, state string) *ledgerView {
+	t.Helper()
+	rs, err := ledger.Readers(state)
+	require.NoError(t, err)
+	v := &ledgerView{rs: rs, entries: map[string]ledger.Entry{}}
+	for _, r := range rs {
+		keep := func(e ledger.Entry) error { v.entries[e.Key] = e; return nil }
+		require.NoError(t, r.Loaded(keep))
+		require.NoError(t, r.Failed(nil, keep))
+	}
+	return v
+}
+
+func (v *ledgerView) close() {
+	for _, r := range v.rs {
+		r.Close()
+	}
+}
+
+// Counts are the items by outcome.
+func (v *ledgerView) Counts() (map[string]int, error) {
+	out := map[string]int{}
+	for _, e := range v.entries {
+		out[e.Status]++
+	}
+	return out, nil
+}
+
+func (v *ledgerView) Entry(key string) (ledger.Entry, bool, error) {
+	e, ok := v.entries[key]
+	return e, ok, nil
+}
+
+func (v *ledgerView) Runs(n int) ([]ledger.Run, error) { return v.rs[0].Runs(n) }
+
+// withLedger reads the job's ledger, as status does.
+func (h *harness) withLedger(fn func(*ledgerView)) {
 	h.t.Helper()
-	l, err := ledger.Open(h.load().State)
-	require.NoError(h.t, err)
-	defer l.Close()
-	fn(l)
+	v := openView(h.t, h.load().State)
+	defer v.close()
+	fn(v)
 }
 
 const csvHeader = "id,department_uuid,customer_uuid,channel,direction,sent_at,created_at,subject,body_text,body_html,user_uuid,attachment_url\n"

@@ -38,7 +38,7 @@ func TestQuickstartLoadsOnceAndRerunSendsNothing(t *testing.T) {
 	require.True(t, ok)
 	assert.Contains(t, string(st.Payload), `"body":"Thanks — can you do Thursday?\nI work until 5.\n\n— Jens"`)
 	assert.Equal(t, dept, st.Department)
-	h.withLedger(func(l *ledger.Ledger) {
+	h.withLedger(func(l *ledgerView) {
 		e, ok, err := l.Entry(key)
 		require.NoError(t, err)
 		require.True(t, ok)
@@ -126,7 +126,7 @@ func TestEveryRecordEndsLoadedOrFailedUnderFaults(t *testing.T) {
 	// None doubled: what the target holds is exactly what the ledger says
 	// was loaded, each under the id the target gave it.
 	assert.Equal(t, rep.Loaded, h.fake.MyKaarma.Unique())
-	h.withLedger(func(l *ledger.Ledger) {
+	h.withLedger(func(l *ledgerView) {
 		counts, err := l.Counts()
 		require.NoError(t, err)
 		assert.Equal(t, map[string]int{ledger.Loaded: int(rep.Loaded), ledger.Failed: int(rep.Failed)}, counts)
@@ -164,7 +164,8 @@ func TestChangedRecordIsReportedNotResent(t *testing.T) {
 	assert.Equal(t, pipeline.SkippedBy{AlreadyLoaded: 1, Changed: 1}, rep.SkippedBy)
 	require.Len(t, rep.Changed, 1)
 	assert.Equal(t, "messages.csv:3", rep.Changed[0].Origin)
-	assert.Contains(t, h.logs.String(), "record changed since it was loaded")
+	assert.Contains(t, h.logs.String(), "records changed since they were loaded were not resent")
+	assert.Equal(t, 1, strings.Count(h.logs.String(), "changed since"), "one line, not one per record")
 	for _, st := range h.fake.MyKaarma.All() {
 		assert.Equal(t, 1, st.Times)
 	}
@@ -186,7 +187,7 @@ func TestRetryResendsWhatFailed(t *testing.T) {
 	assert.Equal(t, failed, rep.Read)
 	assert.Equal(t, failed, rep.Loaded)
 	assert.Equal(t, failed, h.fake.MyKaarma.Unique())
-	h.withLedger(func(l *ledger.Ledger) {
+	h.withLedger(func(l *ledgerView) {
 		counts, err := l.Counts()
 		require.NoError(t, err)
 		assert.Equal(t, map[string]int{ledger.Loaded: 400}, counts)

@@ -87,9 +87,9 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 				}
 				r.opts.Log.Info("progress", attrs...)
 			}
-			if ls, ok := r.store.(*ledgerStore); ok && time.Since(lastSaved) > 2*time.Second {
+			if r.led != nil && time.Since(lastSaved) > 2*time.Second {
 				if p := r.lastOrigin.Load(); p != nil {
-					ls.l.Progress(r.runID, *p)
+					r.led.Progress(r.runID, *p)
 				}
 				lastSaved = time.Now()
 			}

@@ -51,7 +51,9 @@ func BenchmarkReadAndMap(b *testing.B) {
 				require.NoError(b, err)
 				r := &run{job: j, prog: prog, opts: Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 				r.rec = newRecorder(r, &failureWriter{}, func(error) {})
-				r.store = newMemStore()
+				ds, err := newDryStore("bench")
+				require.NoError(b, err)
+				r.store = ds
 				items := make(chan *msg.Item, 1024)
 				n := 0
 				done := make(chan struct{})
@@ -65,6 +67,7 @@ func BenchmarkReadAndMap(b *testing.B) {
 				<-done
 				require.NoError(b, r.rec.close())
 				src.Close()
+				ds.Close()
 				require.Equal(b, rows, n+int(r.c.skipRule.Load()))
 			}
 			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")

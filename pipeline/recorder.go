@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/msgmigrate/msgmigrate/ledger"
@@ -29,9 +30,14 @@ func packedJSON(packed []byte) []byte {
 	return b
 }
 
+// event is what the recorder writes: a batch's outcomes (whose sender waits
+// on done), a record's failure, or the origins of records read correctly
+// that once failed.
 type event struct {
-	res  *load.Result
-	fail *failure
+	results []load.Result
+	done    chan error
+	fail    *failure
+	cleared []msg.Origin
 }
 
 // recorder is the only writer of outcomes: it groups them into one ledger
@@ -46,18 +52,27 @@ type recorder struct {
 	cancel func(error)
 }
 
-const recordBatch = 1024
+// recordGroup bounds the events of one transaction.
+const recordGroup = 256
 
 func newRecorder(r *run, fw *failureWriter, cancel func(error)) *recorder {
-	rc := &recorder{r: r, fw: fw, ch: make(chan event, 1024), done: make(chan error, 1), cancel: cancel}
+	rc := &recorder{r: r, fw: fw, ch: make(chan event, 256), done: make(chan error, 1), cancel: cancel}
 	go func() { rc.done <- rc.loop() }()
 	return rc
 }
 
-func (rc *recorder) result(res load.Result) { rc.ch <- event{res: &res} }
-func (rc *recorder) failure(f failure)      { rc.ch <- event{fail: &f} }
+// results records a batch's outcomes and returns once they are durable.
+func (rc *recorder) results(rs []load.Result) error {
+	done := make(chan error, 1)
+	rc.ch <- event{results: rs, done: done}
+	return <-done
+}
 
-// close waits for every event to be written.
+func (rc *recorder) failure(f failure)          { rc.ch <- event{fail: &f} }
+func (rc *recorder) clear(origins []msg.Origin) { rc.ch <- event{cleared: origins} }
+
+// close waits for every event to be written; it returns every error the
+// recorder met.
 func (rc *recorder) close() error {
 	close(rc.ch)
 	return <-rc.done
@@ -65,18 +80,19 @@ func (rc *recorder) close() error {
 
 // loop commits as soon as nothing more is queued (group commit): under load
 // many outcomes share a transaction, and an acknowledged item is never kept
-// waiting for a timer — what a crash can lose is only what was in flight.
+// waiting for a timer. After a failure it keeps answering (with the
+// failure) so that no sender waits forever, and it reports every failure.
 func (rc *recorder) loop() error {
-	pending := make([]event, 0, recordBatch)
-	var failed error
+	pending := make([]event, 0, recordGroup)
+	var errs []error
 	for {
 		ev, ok := <-rc.ch
 		if !ok {
-			return failed
+			return errors.Join(errs...)
 		}
 		pending = append(pending[:0], ev)
 	fill:
-		for len(pending) < recordBatch {
+		for len(pending) < recordGroup {
 			select {
 			case ev, ok := <-rc.ch:
 				if !ok {
@@ -87,10 +103,16 @@ func (rc *recorder) loop() error {
 				break fill
 			}
 		}
-		if failed == nil {
-			if err := rc.flush(pending); err != nil {
-				failed = err
-				rc.cancel(err)
+		var err error
+		if len(errs) > 0 {
+			err = fmt.Errorf("not recorded: the ledger failed earlier: %w", errs[0])
+		} else if err = rc.flush(pending); err != nil {
+			errs = append(errs, err)
+			rc.cancel(err)
+		}
+		for _, ev := range pending {
+			if ev.done != nil {
+				ev.done <- err
 			}
 		}
 	}
@@ -99,29 +121,38 @@ func (rc *recorder) loop() error {
 func (rc *recorder) flush(events []event) error {
 	var entries []ledger.Entry
 	var recFails []ledger.RecordFailure
-	keys := make([]string, 0, len(events))
+	var cleared []msg.Origin
+	var keys []string
 	var loaded, failedLoad int64
 	for _, ev := range events {
+		cleared = append(cleared, ev.cleared...)
 		if ev.fail != nil {
-			recFails = append(recFails, ledger.RecordFailure{Origin: ev.fail.err.Origin.String(), Stage: string(ev.fail.err.Stage), Error: ev.fail.err.Error()})
+			e := ev.fail.err
+			if e.Stage == msg.StageRead || e.Stage == msg.StageMap {
+				raw := ev.fail.record
+				if len(e.Raw) > 0 {
+					raw = e.Raw
+				}
+				recFails = append(recFails, ledger.RecordFailure{Origin: e.Origin, Stage: string(e.Stage), Error: e.Error(), Raw: capRaw(raw)})
+			}
 			continue
 		}
-		res := ev.res
-		it := res.Item
-		e := ledger.Entry{Key: it.Key, Route: it.Route, Origin: it.Origin.String(), Hash: it.Hash[:],
-			TargetID: res.TargetID, Attempts: 1, Kept: it.Kept}
-		if res.Status == load.Loaded {
-			e.Status = ledger.Loaded
-			loaded++
-		} else {
-			e.Status, e.Code, e.Error, e.Payload = ledger.Failed, res.Code, res.Message, it.Payload
-			failedLoad++
+		for _, res := range ev.results {
+			it := res.Item
+			e := ledger.Entry{Key: it.Key, Route: it.Route, Origin: it.Origin, Hash: it.Hash, TargetID: res.TargetID, Kept: it.Kept}
+			if res.Status == load.Loaded {
+				e.Status = ledger.Loaded
+				loaded++
+			} else {
+				e.Status, e.Code, e.Error, e.Payload = ledger.Failed, res.Code, res.Message, it.Payload
+				failedLoad++
+			}
+			entries = append(entries, e)
+			keys = append(keys, it.Key)
 		}
-		entries = append(entries, e)
-		keys = append(keys, it.Key)
 	}
-	if err := rc.r.store.Write(rc.r.runID, entries, recFails); err != nil {
-		return fmt.Errorf("ledger: %w", err)
+	if err := rc.r.store.Write(rc.r.runID, entries, recFails, cleared); err != nil {
+		return err
 	}
 	for _, ev := range events {
 		if ev.fail != nil {
@@ -130,9 +161,12 @@ func (rc *recorder) flush(events []event) error {
 			}
 			continue
 		}
-		if ev.res.Status == load.Failed {
-			it := ev.res.Item
-			e := &msg.Error{Origin: it.Origin, Stage: msg.StageLoad, Key: it.Key, Code: ev.res.Code, Err: fmt.Errorf("%s", ev.res.Message)}
+		for _, res := range ev.results {
+			if res.Status != load.Failed {
+				continue
+			}
+			it := res.Item
+			e := &msg.Error{Origin: it.Origin, Stage: msg.StageLoad, Key: it.Key, Code: res.Code, Err: errors.New(res.Message)}
 			src := it.Source
 			if src == nil {
 				var err error
@@ -143,12 +177,13 @@ func (rc *recorder) flush(events []event) error {
 			if err := rc.fw.write(e, packedJSON(src)); err != nil {
 				return err
 			}
+			rc.r.countCode(res.Code)
 		}
 	}
 	for _, ev := range events {
-		if ev.res != nil {
-			rc.r.spill.release(ev.res.Item.PayloadRef)
-			rc.r.spill.release(ev.res.Item.SourceRef)
+		for _, res := range ev.results {
+			rc.r.spill.release(res.Item.PayloadRef)
+			rc.r.spill.release(res.Item.SourceRef)
 		}
 	}
 	rc.r.c.loaded.Add(loaded)
@@ -156,4 +191,14 @@ func (rc *recorder) flush(events []event) error {
 	rc.r.c.failed.Add(failedLoad)
 	rc.r.open.release(keys)
 	return nil
+}
+
+// maxRaw bounds the record text a record failure keeps in the ledger.
+const maxRaw = 4 << 10
+
+func capRaw(b []byte) string {
+	if len(b) <= maxRaw {
+		return string(b)
+	}
+	return string(b[:maxRaw]) + "…"
 }

@@ -15,7 +15,8 @@ import (
 type Report struct {
 	Job        string    `json:"job"`
 	Command    string    `json:"command"`
-	State      string    `json:"state"` // completed | interrupted
+	State      string    `json:"state"` // completed | interrupted | failed
+	Shard      string    `json:"shard,omitempty"` // "3/8" when sharded
 	DryRun     bool      `json:"dry_run,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
@@ -26,9 +27,15 @@ type Report struct {
 	Failed    int64 `json:"failed"`
 	Unsent    int64 `json:"unsent"`
 	WouldSend int64 `json:"would_send,omitempty"` // dry runs
+	// OtherShards are records read that fall to other shards of the job.
+	OtherShards int64 `json:"other_shards,omitempty"`
 
 	SkippedBy SkippedBy `json:"skipped_by"`
 	FailedBy  FailedBy  `json:"failed_by"`
+	// FailedByCode: load failures by the vendor's code (at most 50 codes,
+	// then "other"); STILL_read and STILL_map count the records of earlier
+	// runs that a retry cannot fix (only a run that reads them correctly).
+	FailedByCode map[string]int64 `json:"failed_by_code,omitempty"`
 
 	Requests      int64   `json:"requests"`
 	Retried       int64   `json:"retried"`
@@ -39,13 +46,17 @@ type Report struct {
 	DurationSeconds   float64 `json:"duration_seconds"`
 	RecordsPerSecond  float64 `json:"records_per_second"`
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
-	Changed           []Ref   `json:"changed,omitempty"` // first few records changed since they were loaded
-	LastOrigin        string  `json:"last_origin,omitempty"`
-	FailuresFile      string  `json:"failures_file,omitempty"`
-	LedgerFile        string  `json:"ledger_file,omitempty"`
-	SinkURLRedacted   string  `json:"sink,omitempty"`
-	ReportFile        string  `json:"-"`
-	InterruptedReason string  `json:"interrupted_reason,omitempty"`
+	// Changed lists the first records changed since they were loaded (not
+	// resent); ChangedListed of SkippedBy.Changed are listed.
+	Changed       []Ref  `json:"changed,omitempty"`
+	ChangedListed int    `json:"changed_listed,omitempty"`
+	LastOrigin    string `json:"last_origin,omitempty"`
+	// StoppedBy says why a run stopped before the end, resumably (an
+	// outage that outlasted its bound).
+	StoppedBy    string `json:"stopped_by,omitempty"`
+	FailuresFile string `json:"failures_file,omitempty"`
+	LedgerFile   string `json:"ledger_file,omitempty"`
+	ReportFile   string `json:"-"`
 }
 
 // SkippedBy says why records were skipped.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -23,9 +24,12 @@ import (
 	"github.com/msgmigrate/msgmigrate/extract"
 	"github.com/msgmigrate/msgmigrate/job"
 	"github.com/msgmigrate/msgmigrate/ledger"
+	_ "github.com/msgmigrate/msgmigrate/ledger/all" // the backends a state: may name
 	"github.com/msgmigrate/msgmigrate/load"
+	"github.com/msgmigrate/msgmigrate/metrics"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/transform"
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
 // Options shape one run.
@@ -33,8 +37,8 @@ type Options struct {
 	DryRun bool // map and check every record; send nothing, write no ledger
 	Limit  int  // read at most this many records; 0 = all
 	Log    *slog.Logger
-	// Progress, when set, gets a live progress bar (a terminal); otherwise
-	// progress goes to Log every LogEvery.
+	// Progress, when set, gets a live progress display (a terminal);
+	// otherwise progress goes to Log every LogEvery.
 	Progress io.Writer
 	LogEvery time.Duration
 	// URLs resolves the connectors' url: keys (nil: as written).
@@ -42,11 +46,22 @@ type Options struct {
 	// RateShare is the fraction of each connector's rate this process takes
 	// (1/P when P processes of one job run at once); 0 = all of it.
 	RateShare float64
+	// Shard keeps only the records whose route falls to this shard.
+	Shard ledger.Shard
+	// NewLedger starts over on purpose when the ledger is damaged or lost.
+	NewLedger bool
+	// Codes limits a retry to the failures with these codes.
+	Codes []string
+	// ResendChanged sends again the records changed since they were
+	// loaded — only to a sink that updates by key (load.UpdatesByKey).
+	ResendChanged bool
+	// Metrics, when set, is told about the run (nil: no metrics).
+	Metrics *metrics.Run
 }
 
 func (o *Options) defaults() {
 	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.LogEvery <= 0 {
 		o.LogEvery = 10 * time.Second
@@ -55,12 +70,14 @@ func (o *Options) defaults() {
 
 // counters are the run's live counts.
 type counters struct {
-	read, loaded, failed, wouldSend            atomic.Int64
-	skipRule, skipLoaded, skipDup, skipChanged atomic.Int64
-	skipSource                                 atomic.Int64
-	srcMu                                      sync.Mutex
-	skipBySource                               map[string]int64
-	failRead, failMap, failLoad                atomic.Int64
+	read, loaded, failed, wouldSend, otherShards atomic.Int64
+	skipRule, skipLoaded, skipDup, skipChanged   atomic.Int64
+	skipSource                                   atomic.Int64
+	failRead, failMap, failLoad                  atomic.Int64
+
+	mu           sync.Mutex
+	skipBySource map[string]int64
+	byCode       map[string]int64
 }
 
 func (c *counters) skipped() int64 {
@@ -70,9 +87,11 @@ func (c *counters) skipped() int64 {
 // run is one execution's shared state.
 type run struct {
 	job     *job.Job
+	command string
 	opts    Options
 	prog    *transform.Program
 	store   store
+	led     ledger.Ledger // nil in a dry run
 	runID   int64
 	c       counters
 	loader  *load.Loader
@@ -82,6 +101,9 @@ type run struct {
 	fail    func(error) // stops the run for a fatal error
 	changed []Ref
 	chMu    sync.Mutex
+	// failedOrigins are the records that failed to read or map in an
+	// earlier run: reading one correctly now clears its failure.
+	failedOrigins map[msg.Origin]bool
 
 	lastOrigin atomic.Pointer[string]
 }
@@ -91,11 +113,12 @@ type run struct {
 // returns a report whose State is "interrupted".
 func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) {
 	opts.defaults()
+	started := time.Now()
 	prog, err := j.Compile()
 	if err != nil {
 		return nil, err
 	}
-	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	r := &run{job: j, command: "run", opts: opts, prog: prog, open: newOpenKeys()}
 	src, err := extract.Open(ctx, j.SourceKind, j.Source, extract.Env{ResolveURL: opts.resolver(j.SourceKind), RateShare: opts.RateShare, Log: opts.Log})
 	if err != nil {
 		return nil, err
@@ -103,32 +126,34 @@ func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) 
 	defer src.Close()
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
-	return r.execute(ctx, drain, "run", src, produce, items)
+	return r.execute(ctx, drain, started, src, produce, items)
 }
 
-// Retry resends the items the ledger holds as failed, from their stored
-// payloads, without reading the source again.
+// Retry resends the items the ledger holds as failed (those with one of
+// opts.Codes, when given), from their stored payloads, without reading the
+// source again. Records that failed to read or map stay failed: only a run
+// that reads them correctly clears them.
 func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) {
 	opts.defaults()
+	started := time.Now()
 	if opts.DryRun {
 		return nil, errors.New("retry has no dry run: use validate")
+	}
+	if _, err := ledger.Readers(j.State); err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
 	}
 	prog, err := j.Compile()
 	if err != nil {
 		return nil, err
 	}
-	r := &run{job: j, opts: opts, prog: prog, open: newOpenKeys()}
+	r := &run{job: j, command: "retry", opts: opts, prog: prog, open: newOpenKeys()}
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error {
 		defer close(items)
-		led, ok := r.store.(*ledgerStore)
-		if !ok {
-			return errors.New("retry needs the ledger")
-		}
 		// Collect first: the recorder rewrites these rows while we send.
 		var entries []ledger.Entry
-		if err := led.l.Failed(func(e ledger.Entry) error {
-			entries = append(entries, e)
+		if err := r.led.Failed(opts.Codes, func(e ledger.Entry) error {
+			entries = append(entries, ledger.Entry{Key: e.Key, Route: e.Route, Origin: e.Origin, Hash: e.Hash, Payload: e.Payload, Kept: e.Kept})
 			return nil
 		}); err != nil {
 			return err
@@ -137,8 +162,7 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 			if drain.Err() != nil {
 				return nil
 			}
-			it := &msg.Item{Key: e.Key, Route: e.Route, Payload: e.Payload, Origin: msg.Origin{Source: e.Origin}}
-			copy(it.Hash[:], e.Hash)
+			it := &msg.Item{Key: e.Key, Route: e.Route, Payload: e.Payload, Origin: e.Origin, Hash: e.Hash, Kept: e.Kept}
 			r.c.read.Add(1)
 			select {
 			case items <- it:
@@ -148,32 +172,53 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 		}
 		return nil
 	}
-	return r.execute(ctx, drain, "retry", nil, produce, items)
+	return r.execute(ctx, drain, started, nil, produce, items)
 }
 
-func (r *run) execute(ctx, drain context.Context, command string, src extract.Source, produce func(context.Context) error, items chan *msg.Item) (*Report, error) {
-	started := time.Now()
+// workDir is where a run keeps its scratch files (the spill): beside a
+// file ledger, else the system's temporary directory.
+func (r *run) workDir() string {
+	if filepath.IsAbs(r.job.State) || !containsScheme(r.job.State) {
+		return filepath.Dir(r.job.State)
+	}
+	return os.TempDir()
+}
+
+func containsScheme(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i:i+3] == "://" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) execute(ctx, drain context.Context, started time.Time, src extract.Source, produce func(context.Context) error, items chan *msg.Item) (*Report, error) {
 	j := r.job
 	var sink load.Sink
 	var err error
 	if r.opts.DryRun {
-		r.store = newMemStore()
+		ds, err := newDryStore(j.SourceKind)
+		if err != nil {
+			return nil, err
+		}
+		defer ds.Close()
+		r.store = ds
 	} else {
-		led, err := ledger.Open(j.State)
+		led, err := ledger.Open(j.State, ledger.Options{Shard: r.opts.Shard, Traces: []string{j.Report}, NewLedger: r.opts.NewLedger, Log: r.opts.Log})
 		if err != nil {
 			return nil, err
 		}
 		defer led.Close()
-		ls, err := newLedgerStore(led)
-		if err != nil {
+		r.led, r.store = led, led
+		if err := r.loadFailedOrigins(); err != nil {
 			return nil, err
 		}
-		r.store = ls
-		if r.runID, err = led.StartRun(j.File, command); err != nil {
+		if r.runID, err = led.StartRun(j.File, r.command); err != nil {
 			return nil, err
 		}
 		if inc, ok := src.(extract.Incremental); ok {
-			if err := r.startFromWatermark(led, inc); err != nil {
+			if err := r.startFromWatermark(inc); err != nil {
 				return nil, err
 			}
 		}
@@ -181,13 +226,29 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 			led.FinishRun(r.runID, "failed", "", nil)
 			return nil, err
 		}
+		if r.opts.ResendChanged && !load.CanUpdateByKey(sink) {
+			sink.Close()
+			led.FinishRun(r.runID, "failed", "", nil)
+			return nil, fmt.Errorf("--resend-changed: the %s sink does not update a message by its key (a resend could duplicate it in the target); it works with the sinks that write to a record by its id: gorgias, superoffice, tracezilla, ezimanager", j.SinkKind)
+		}
 		r.loader = load.NewLoader(sink)
+		if r.opts.Metrics != nil {
+			r.loader.Pacer().SetObserver(r.opts.Metrics)
+		}
 	}
-	r.spill = newSpill(filepath.Dir(j.State))
+	r.spill = newSpill(r.workDir())
 	defer r.spill.Close()
 	fw, err := newFailureWriter(j.Failures, r.opts.DryRun)
 	if err != nil {
 		return nil, err
+	}
+	if r.command == "retry" {
+		// The failures file is written anew: the records that still fail
+		// to read or map stay in it.
+		if err := r.rewriteRecordFailures(fw); err != nil {
+			fw.Close()
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -202,7 +263,7 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 	g.Go(func() error { return r.gate(gctx, drain, items, batches, rec) })
 	if r.loader != nil {
 		g.Go(func() error {
-			return r.loader.Run(gctx, drain, batches, func(res load.Result) { rec.result(res) })
+			return r.loader.Run(gctx, drain, batches, rec.results)
 		})
 	} else {
 		g.Go(func() error {
@@ -213,9 +274,6 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 	}
 	runErr := g.Wait()
 	recErr := rec.close()
-	if err := r.store.Finish(); err != nil && recErr == nil {
-		recErr = err
-	}
 	if cause := context.Cause(ctx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		runErr = cause // the recorder's failure is the reason, not the cancellation it caused
 	}
@@ -226,50 +284,115 @@ func (r *run) execute(ctx, drain context.Context, command string, src extract.So
 		}
 	}
 	ferr := fw.Close()
-	rep := r.report(command, started)
+	rep := r.report(started)
+	if n := rep.SkippedBy.Changed; n > 0 {
+		r.opts.Log.Warn("records changed since they were loaded were not resent", "changed", n, "listed_in_report", rep.ChangedListed,
+			"what_to_do", "check the mapping or the source; with a sink that updates by key, run again with --resend-changed")
+	}
 	rep.FailuresFile = fw.path
-	if drain.Err() != nil {
+	// An outage stops the run resumably: what was not sent stays unsent.
+	var outage *transport.OutageError
+	if errors.As(runErr, &outage) {
+		rep.StoppedBy = outage.Error()
+		runErr = nil
+	}
+	switch {
+	case rep.StoppedBy != "" || drain.Err() != nil:
 		rep.State = "interrupted"
+	case runErr != nil:
+		rep.State = "failed"
 	}
-	if runErr == nil {
-		runErr = errors.Join(recErr, ferr)
-	}
-	if ls, ok := r.store.(*ledgerStore); ok {
-		rep.LedgerFile = j.State
+	// Every error is reported: the ledger's own (a full disk) as much as
+	// the one that stopped the run.
+	runErr = errors.Join(runErr, recErr, ferr)
+	if r.led != nil {
+		rep.LedgerFile = r.led.Where()
 		state := rep.State
 		if runErr != nil {
 			state = "failed"
 		}
-		if err := ls.l.FinishRun(r.runID, state, rep.LastOrigin, rep); err != nil && runErr == nil {
-			runErr = err
+		if err := r.led.FinishRun(r.runID, state, rep.LastOrigin, rep); err != nil {
+			runErr = errors.Join(runErr, err)
 		}
 		// A trial (--limit) read only part of what is there: the watermark
 		// stays, or a newest-first listing would skip what it did not read.
 		if inc, ok := src.(extract.Incremental); ok && runErr == nil && rep.State == "completed" && rep.Unsent == 0 && r.opts.Limit == 0 {
-			if err := r.advanceWatermark(ls.l, inc); err != nil {
+			if err := r.advanceWatermark(inc); err != nil {
 				runErr = err
 			}
 		}
 	}
-	if runErr != nil {
+	if r.opts.DryRun || j.Report == "" {
 		return rep, runErr
 	}
-	if !r.opts.DryRun && j.Report != "" {
-		rep.ReportFile = j.Report
-		if err := rep.Write(j.Report); err != nil {
-			return rep, fmt.Errorf("report: %w", err)
-		}
+	rep.ReportFile = j.Report
+	if err := rep.Write(j.Report); err != nil {
+		rep.ReportFile = ""
+		runErr = errors.Join(runErr, fmt.Errorf("report: %w", err))
 	}
-	return rep, nil
+	return rep, runErr
 }
+
+// loadFailedOrigins reads which records failed to read or map before.
+func (r *run) loadFailedOrigins() error {
+	r.failedOrigins = map[msg.Origin]bool{}
+	return r.led.RecordFailures(func(f ledger.RecordFailure) error {
+		r.failedOrigins[f.Origin] = true
+		return nil
+	})
+}
+
+// rewriteRecordFailures writes the records that still fail to read or map
+// to a retry's failures file, and counts them.
+func (r *run) rewriteRecordFailures(fw *failureWriter) error {
+	return r.led.RecordFailures(func(f ledger.RecordFailure) error {
+		var rec []byte
+		if json.Valid([]byte(f.Raw)) {
+			rec = []byte(f.Raw)
+		} else if f.Raw != "" {
+			rec, _ = json.Marshal(map[string]string{"raw": f.Raw})
+		}
+		r.c.stillFailed(f.Stage)
+		return fw.writeLine(FailureLine{Origin: f.Origin.String(), Stage: f.Stage, Error: f.Error, Record: rec, Earlier: true})
+	})
+}
+
+func (c *counters) stillFailed(stage string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byCode == nil {
+		c.byCode = map[string]int64{}
+	}
+	c.byCode["STILL_"+stage]++
+}
+
+// countCode counts a load failure by the vendor's code, for the report.
+func (r *run) countCode(code string) {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	if r.c.byCode == nil {
+		r.c.byCode = map[string]int64{}
+	}
+	if _, ok := r.c.byCode[code]; !ok && len(r.c.byCode) >= maxCodes {
+		code = "other"
+	}
+	r.c.byCode[code]++
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.Records("failed", code, 1)
+	}
+}
+
+// maxCodes bounds the codes a report breaks failures down by.
+const maxCodes = 50
 
 // chunk is a run of consecutive records mapped by one worker; chunks are
 // put back in input order, so that of two records with one key the first in
 // the file always wins, whatever the scheduling.
 type chunk struct {
-	recs  []*msg.Record
-	items []*msg.Item // items[i] for recs[i]; nil when skipped or failed
-	done  chan struct{}
+	recs    []*msg.Record
+	items   []*msg.Item // items[i] for recs[i]; nil when skipped or failed
+	cleared []msg.Origin
+	done    chan struct{}
 }
 
 const (
@@ -324,6 +447,9 @@ func (r *run) readAndMap(ctx, drain context.Context, src extract.Source, items c
 		if n := len(c.recs); n > 0 {
 			r.lastOrigin.Store(ptr(c.recs[n-1].Origin.String()))
 		}
+		if len(c.cleared) > 0 && r.rec != nil {
+			r.rec.clear(c.cleared)
+		}
 		for _, it := range c.items {
 			if it == nil {
 				continue
@@ -366,26 +492,30 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 			return nil
 		}
 		var me *msg.Error
-		if errors.As(err, &me) {
+		var skip *msg.Skip
+		switch {
+		case errors.As(err, &me):
 			n++
+			if !r.mine(me.Origin) {
+				r.c.read.Add(1)
+				r.c.otherShards.Add(1)
+				continue
+			}
 			r.c.read.Add(1)
 			r.recordFailure(me, nil)
 			continue
-		}
-		var skip *msg.Skip
-		if errors.As(err, &skip) {
+		case errors.As(err, &skip):
 			n++
 			r.c.read.Add(1)
 			r.c.skipSource.Add(1)
-			r.c.srcMu.Lock()
+			r.c.mu.Lock()
 			if r.c.skipBySource == nil {
 				r.c.skipBySource = map[string]int64{}
 			}
 			r.c.skipBySource[skip.Reason]++
-			r.c.srcMu.Unlock()
+			r.c.mu.Unlock()
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			if ctx.Err() == nil && drain.Err() == nil {
 				return fmt.Errorf("reading %s: %w", r.job.SourceKind, err)
 			}
@@ -402,21 +532,46 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 	}
 }
 
+// mine reports whether a record without a route (it failed to read or map)
+// falls to this shard: by its origin.
+func (r *run) mine(o msg.Origin) bool {
+	if r.opts.Shard.Count == 0 {
+		return true
+	}
+	return ShardOf(o.String(), r.opts.Shard.Count) == r.opts.Shard.Index
+}
+
 func (r *run) mapChunk(m *transform.Mapper, c *chunk) {
 	c.items = make([]*msg.Item, len(c.recs))
 	for i, rec := range c.recs {
 		it, err := m.Map(rec)
 		switch {
 		case errors.Is(err, transform.ErrSkipped):
+			if r.opts.Shard.Count > 0 && !r.mine(rec.Origin) {
+				r.c.otherShards.Add(1)
+				continue
+			}
 			r.c.skipRule.Add(1)
 		case err != nil:
+			if !r.mine(rec.Origin) {
+				r.c.otherShards.Add(1)
+				continue
+			}
 			var me *msg.Error
 			if !errors.As(err, &me) {
 				me = &msg.Error{Origin: rec.Origin, Stage: msg.StageMap, Err: err}
 			}
 			r.recordFailure(me, recordJSON(rec))
+			continue
 		default:
+			if r.opts.Shard.Count > 0 && ShardOf(it.Route.String(), r.opts.Shard.Count) != r.opts.Shard.Index {
+				r.c.otherShards.Add(1)
+				continue
+			}
 			c.items[i] = it
+		}
+		if r.failedOrigins[rec.Origin] {
+			c.cleared = append(c.cleared, rec.Origin)
 		}
 	}
 }
@@ -445,29 +600,36 @@ func (r *run) recordFailure(e *msg.Error, record []byte) {
 		r.c.failMap.Add(1)
 	default:
 		r.c.failLoad.Add(1)
+		r.countCode(e.Code)
 	}
 	r.c.failed.Add(1)
+	if r.opts.Metrics != nil && e.Stage != msg.StageLoad {
+		r.opts.Metrics.Records("failed", string(e.Stage), 1)
+	}
 	r.rec.failure(failure{err: e, record: record})
 }
 
-func (r *run) report(command string, started time.Time) *Report {
+func (r *run) report(started time.Time) *Report {
 	now := time.Now()
 	rep := &Report{
-		Job: r.job.File, Command: command, State: "completed", DryRun: r.opts.DryRun,
+		Job: r.job.File, Command: r.command, State: "completed", DryRun: r.opts.DryRun, Shard: r.opts.Shard.String(),
 		StartedAt: started.UTC(), FinishedAt: now.UTC(),
 		Read: r.c.read.Load(), Loaded: r.c.loaded.Load(), Failed: r.c.failed.Load(),
-		Skipped: r.c.skipped(), WouldSend: r.c.wouldSend.Load(),
+		Skipped: r.c.skipped(), WouldSend: r.c.wouldSend.Load(), OtherShards: r.c.otherShards.Load(),
 		SkippedBy:       SkippedBy{Rule: r.c.skipRule.Load(), AlreadyLoaded: r.c.skipLoaded.Load(), Duplicate: r.c.skipDup.Load(), Changed: r.c.skipChanged.Load()},
 		FailedBy:        FailedBy{Read: r.c.failRead.Load(), Map: r.c.failMap.Load(), Load: r.c.failLoad.Load()},
 		DurationSeconds: now.Sub(started).Seconds(),
 		PeakRSSBytes:    PeakRSS(),
 	}
-	r.c.srcMu.Lock()
+	r.c.mu.Lock()
 	if len(r.c.skipBySource) > 0 {
 		rep.SkippedBy.Source = maps.Clone(r.c.skipBySource)
 	}
-	r.c.srcMu.Unlock()
-	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend
+	if len(r.c.byCode) > 0 {
+		rep.FailedByCode = maps.Clone(r.c.byCode)
+	}
+	r.c.mu.Unlock()
+	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend - rep.OtherShards
 	if r.loader != nil {
 		s, ps := &r.loader.Stats, &r.loader.Pacer().Stats
 		rep.Requests, rep.Retried, rep.Throttled, rep.Splits = ps.Requests.Load(), ps.Retries.Load(), ps.Throttled.Load(), s.Splits.Load()
@@ -483,6 +645,7 @@ func (r *run) report(command string, started time.Time) *Report {
 	}
 	r.chMu.Lock()
 	rep.Changed = r.changed
+	rep.ChangedListed = len(r.changed)
 	r.chMu.Unlock()
 	return rep
 }

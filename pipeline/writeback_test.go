@@ -96,21 +96,22 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 			}
 
 			// Every migrated message carries its new id, and was written once.
-			l, err := ledger.Open(filepath.Join(dir, "migrate.db"))
+			rs, err := ledger.Readers(filepath.Join(dir, "migrate.db"))
 			require.NoError(t, err)
+			l := rs[0]
 			n := 0
 			require.NoError(t, l.Loaded(func(e ledger.Entry) error {
 				n++
 				switch kind {
 				case "gorgias":
-					id, _ := strconv.ParseInt(e.Origin[len("gorgias message "):], 10, 64)
+					id, _ := strconv.ParseInt(e.Origin.ID, 10, 64)
 					m, ok := fake.Gorgias.Message(id)
 					require.True(t, ok)
 					require.NotNil(t, m.ExternalID)
 					assert.Equal(t, e.TargetID, *m.ExternalID)
 					assert.Len(t, fake.Gorgias.Updates(id), 1)
 				case "tracezilla":
-					id := e.Origin[len("tracezilla message "):]
+					id := e.Origin.ID
 					if id == gone {
 						return nil
 					}
@@ -118,14 +119,14 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 					assert.Equal(t, "Migrated to myKaarma as message "+e.TargetID, note)
 					assert.Equal(t, 1, times)
 				case "superoffice":
-					id, _ := strconv.ParseInt(e.Origin[len("superoffice message "):], 10, 64)
+					id, _ := strconv.ParseInt(e.Origin.ID, 10, 64)
 					ent, saves, ok := fake.SuperOffice.Entity(id)
 					require.True(t, ok)
 					assert.Equal(t, 1, saves)
 					assert.Equal(t, e.TargetID, ent["CustomFields"].(map[string]any)["x_mykaarma_message_id"])
 					assert.NotEmpty(t, ent["Body"], "merged: the rest of the entity is kept")
 				case "ezimanager":
-					id := e.Origin[len("ezimanager message "):]
+					id := e.Origin.ID
 					assert.Equal(t, 1, fake.EziManager.Saves(id))
 					m, _ := fake.EziManager.Message(id)
 					assert.True(t, m.External)

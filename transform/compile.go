@@ -51,6 +51,10 @@ type Program struct {
 	// compiled with Options.TablesFromJob.
 	JobTables []string
 	keep      []string // source fields the ledger keeps for a write-back
+	// keyColumn is the one column the key is made of (uuid5("csv",
+	// row.id)): its value is kept as SourceIDField, so that idmap can name
+	// the record by the user's own id.
+	keyColumn string
 	keepLine  int
 }
 
@@ -197,6 +201,11 @@ func Compile(m *Mapping, opts Options) (*Program, error) {
 		return nil, err
 	}
 	p.key = slices.IndexFunc(p.leaves, func(l *leaf) bool { return l.path == s.Key })
+	if p.key >= 0 && p.leaves[p.key].prog != nil {
+		if cols, dynamic := columnsRead(p.leaves[p.key].prog.Node()); !dynamic && len(cols) == 1 {
+			p.keyColumn = cols[0]
+		}
+	}
 	if p.key < 0 && s.Key != "" {
 		return nil, fmt.Errorf("%s: fields.%s is required: it is the item's idempotency key (e.g. %s: uuid5(\"vendor\", string(row.id)))", m.File, s.Key, s.Key)
 	}
@@ -573,12 +582,15 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	// Separate allocations: the run spills Source and frees it, while the
 	// payload waits in a batch.
 	item := &msg.Item{Key: key, Route: route, Payload: slices.Clone(buf), Source: slices.Clone(src), Origin: rec.Origin}
-	if len(p.keep) > 0 {
-		kept := make(map[string]any, len(p.keep))
+	if len(p.keep) > 0 || p.keyColumn != "" {
+		kept := make(map[string]any, len(p.keep)+1)
 		for _, f := range p.keep {
 			if v, ok := rec.Fields[f]; ok {
 				kept[f] = v
 			}
+		}
+		if v, ok := rec.Fields[p.keyColumn]; ok && p.keyColumn != "" {
+			kept[SourceIDField] = v
 		}
 		if b, err := appendAny(nil, kept); err == nil {
 			item.Kept = b
@@ -587,6 +599,10 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 	item.Hash = Hash(route, item.Payload)
 	return item, nil
 }
+
+// SourceIDField is the kept field that holds the value of the column the
+// key is made of.
+const SourceIDField = "_source_id"
 
 // Hash identifies an item's content: a changed route or payload is a changed
 // record.

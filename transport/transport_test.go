@@ -72,7 +72,7 @@ func TestNoAnswerIsClassifiedByItsCause(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	c := &transport.Client{HTTP: transport.NewHTTPClient(1, time.Second), Pacer: transport.NewPacer("sink test", 0, 1, fast, nil)}
+	c := &transport.Client{HTTP: transport.NewHTTPClient(1, 30*time.Second), Pacer: transport.NewPacer("sink test", 0, 1, fast, nil)}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/x", nil)
 	_, err = c.Do(req)
 	var e *transport.Error

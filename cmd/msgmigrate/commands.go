@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/msgmigrate/msgmigrate/job"
-	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/pipeline"
 	"github.com/msgmigrate/msgmigrate/sandbox"
@@ -254,58 +251,5 @@ func eachMapped(ctx context.Context, j *job.Job, prog *transform.Program, fn fun
 		if !fn(rec, it, err) {
 			return nil
 		}
-	}
-}
-
-// lookAtLedger opens a job's ledger read-only: it works while a run holds it.
-func (g *globals) lookAtLedger(path string) (*job.Job, *ledger.Ledger, error) {
-	j, err := g.loadJob(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := os.Stat(j.State); err != nil {
-		return nil, nil, fmt.Errorf("no ledger at %s: the job has not run yet", j.State)
-	}
-	l, err := ledger.OpenReadOnly(j.State)
-	return j, l, err
-}
-
-func statusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status JOB",
-		Short: "Print the ledger's counts, and where the last run stopped",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			j, l, err := g.lookAtLedger(args[0])
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			counts, err := l.Counts()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "ledger %s\n  loaded %d · failed %d\n", j.State, counts[ledger.Loaded], counts[ledger.Failed])
-			runs, err := l.Runs(5)
-			if err != nil {
-				return err
-			}
-			for i, r := range runs {
-				if i == 0 {
-					rf, _ := l.RecordFailures(r.ID)
-					fmt.Fprintf(g.stdout, "last run #%d (%s) %s, started %s\n", r.ID, r.Command, r.State, r.StartedAt.Local().Format(time.DateTime))
-					if r.LastOrigin != "" {
-						fmt.Fprintf(g.stdout, "  stopped at %s\n", r.LastOrigin)
-					}
-					if len(rf) > 0 {
-						fmt.Fprintf(g.stdout, "  records that failed before loading: %d read, %d map (see the failures file)\n", rf["read"], rf["map"])
-					}
-					fmt.Fprintln(g.stdout, "earlier runs:")
-					continue
-				}
-				fmt.Fprintf(g.stdout, "  #%d %s %s, started %s\n", r.ID, r.Command, r.State, r.StartedAt.Local().Format(time.DateTime))
-			}
-			return nil
-		},
 	}
 }

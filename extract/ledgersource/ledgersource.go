@@ -8,6 +8,7 @@ package ledgersource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/msg"
+	"github.com/msgmigrate/msgmigrate/transform"
 )
 
 func init() { extract.Register("ledger", open) }
@@ -28,11 +30,16 @@ type Config struct {
 	State string `yaml:"state"` // the same, by the other job's key name
 }
 
-// Source yields the loaded items of a ledger.
+// Source yields the loaded items of a ledger, every shard's, streaming:
+// memory stays flat however many items the other job loaded.
 type Source struct {
 	name    string
-	entries []ledger.Entry
-	i       int
+	readers []ledger.Reader
+	ch      chan ledger.Entry
+	errc    chan error
+	stop    chan struct{}
+	read    int64
+	total   int64
 }
 
 func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source, error) {
@@ -44,41 +51,74 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		c.Path = c.State
 	}
 	if c.Path == "" {
-		return nil, fmt.Errorf("%s: source.state (or path) is required for kind ledger: the migration job's state file", sec.File)
+		return nil, fmt.Errorf("%s: source.state (or path) is required for kind ledger: the migration job's state", sec.File)
 	}
-	p := sec.Path(c.Path)
+	p := c.Path
+	if !strings.Contains(p, "://") {
+		p = sec.Path(c.Path)
+	}
 	return Open(p, c.Path)
 }
 
-// Open reads the loaded items of the ledger at path. The ledger is opened as
-// a run would (it must not be in use, and what a dead run left is merged).
-func Open(path, name string) (*Source, error) {
-	l, err := ledger.Open(path)
+// Open reads the loaded items of the ledger at state (every shard's).
+func Open(state, name string) (*Source, error) {
+	readers, err := ledger.Readers(state)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	defer l.Close()
-	s := &Source{name: name}
-	// Entries are small (no payloads): a few hundred bytes each.
-	if err := l.Loaded(func(e ledger.Entry) error {
-		s.entries = append(s.entries, e)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	s := &Source{name: name, readers: readers, ch: make(chan ledger.Entry, 256), errc: make(chan error, 1), stop: make(chan struct{})}
+	for _, r := range readers {
+		c, err := r.Counts()
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("source %s: %w", name, err)
+		}
+		s.total += c.Loaded
 	}
+	go s.produce()
 	return s, nil
+}
+
+var errStopped = errors.New("stopped")
+
+func (s *Source) produce() {
+	defer close(s.ch)
+	for _, r := range s.readers {
+		err := r.Loaded(func(e ledger.Entry) error {
+			select {
+			case s.ch <- e:
+				return nil
+			case <-s.stop:
+				return errStopped
+			}
+		})
+		if err != nil {
+			if !errors.Is(err, errStopped) {
+				s.errc <- fmt.Errorf("source %s: %w", s.name, err)
+			}
+			return
+		}
+	}
 }
 
 // Next returns the next loaded item.
 func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	var e ledger.Entry
+	var ok bool
+	select {
+	case e, ok = <-s.ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if s.i >= len(s.entries) {
-		return nil, io.EOF
+	if !ok {
+		select {
+		case err := <-s.errc:
+			return nil, err
+		default:
+			return nil, io.EOF
+		}
 	}
-	e := s.entries[s.i]
-	s.i++
+	s.read++
 	origin := msg.Origin{Source: s.name, ID: e.Key}
 	fields := map[string]any{}
 	if len(e.Kept) > 0 {
@@ -95,28 +135,49 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	fields["key"] = e.Key
 	fields["target_id"] = e.TargetID
 	fields["route"] = route
-	fields["origin"] = e.Origin
-	fields["loaded_at"] = e.LoadedAt
+	fields["origin"] = e.Origin.String()
+	fields["loaded_at"] = e.At
 	fields["source_id"] = SourceID(e.Origin, fields)
 	return &msg.Record{Origin: origin, Fields: fields}, nil
 }
 
+// Columns are the fields every record has (kept fields come besides).
+func (s *Source) Columns() []string { return nil }
+
 // SourceID is the vendor id an item came from: the kept "id" (or
-// identifierGuid), else the id in an origin like "gorgias message 1234".
-func SourceID(origin string, kept map[string]any) any {
-	for _, k := range []string{"id", "identifierGuid"} {
+// identifierGuid), else the id of an API origin ("gorgias message 1234"),
+// else the origin.
+func SourceID(origin msg.Origin, kept map[string]any) any {
+	for _, k := range []string{KeyColumnsField, "id", "identifierGuid"} {
 		if v, ok := kept[k]; ok {
 			return v
 		}
 	}
-	if _, id, ok := strings.Cut(origin, " message "); ok {
-		return id
+	if origin.ID != "" {
+		return origin.ID
 	}
-	return origin
+	return origin.String()
 }
 
-// Progress reports items handed out of the total.
-func (s *Source) Progress() (done, total int64) { return int64(s.i), int64(len(s.entries)) }
+// KeyColumnsField is the kept field holding the value of the column the
+// key was made of.
+const KeyColumnsField = transform.SourceIDField
 
-// Close does nothing: the ledger was read at open.
-func (s *Source) Close() error { return nil }
+// Progress reports items handed out of the total.
+func (s *Source) Progress() (done, total int64) { return s.read, s.total }
+
+// Close stops reading and closes the ledgers.
+func (s *Source) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	for range s.ch { // let the producer finish
+	}
+	var errs []error
+	for _, r := range s.readers {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -142,7 +142,12 @@ func deliver(t *testing.T, s load.Sink, batches ...*load.Batch) (*load.Loader, m
 }
 
 func run(l *load.Loader, in chan *load.Batch, emit func(load.Result)) error {
-	return l.Run(context.Background(), context.Background(), in, emit)
+	return l.Run(context.Background(), context.Background(), in, func(rs []load.Result) error {
+		for _, r := range rs {
+			emit(r)
+		}
+		return nil
+	})
 }
 
 // A wrong password stops the run after a few requests (a lockout risk on a
@@ -306,7 +311,7 @@ func TestThrottlePausesEveryWorker(t *testing.T) {
 	done := make(chan error)
 	var n atomic.Int64
 	go func() {
-		done <- l.Run(context.Background(), context.Background(), in, func(load.Result) { n.Add(1) })
+		done <- run(l, in, func(load.Result) { n.Add(1) })
 	}()
 	for _, b := range batches {
 		in <- b

@@ -1,0 +1,6 @@
+// Package all registers every ledger backend.
+package all
+
+import (
+	_ "github.com/msgmigrate/msgmigrate/ledger/sqlite" // a file path
+)
