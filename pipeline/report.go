@@ -15,7 +15,7 @@ import (
 type Report struct {
 	Job        string    `json:"job"`
 	Command    string    `json:"command"`
-	State      string    `json:"state"` // completed | interrupted | failed
+	State      string    `json:"state"`           // completed | interrupted | failed
 	Shard      string    `json:"shard,omitempty"` // "3/8" when sharded
 	DryRun     bool      `json:"dry_run,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
@@ -43,9 +43,9 @@ type Report struct {
 	Splits        int64   `json:"splits"`
 	MeanBatchFill float64 `json:"mean_batch_fill"`
 
-	DurationSeconds   float64 `json:"duration_seconds"`
-	RecordsPerSecond  float64 `json:"records_per_second"`
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
+	DurationSeconds  float64 `json:"duration_seconds"`
+	RecordsPerSecond float64 `json:"records_per_second"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
 	// Changed lists the first records changed since they were loaded (not
 	// resent); ChangedListed of SkippedBy.Changed are listed.
 	Changed       []Ref  `json:"changed,omitempty"`

@@ -65,7 +65,9 @@ func (s *dryStore) Origin(key string) (string, error) {
 	return msg.Origin{Source: s.source, Line: int(e.Row)}.String(), nil
 }
 
-func (s *dryStore) Write(int64, []ledger.Entry, []ledger.RecordFailure, []msg.Origin) error { return nil }
+func (s *dryStore) Write(int64, []ledger.Entry, []ledger.RecordFailure, []msg.Origin) error {
+	return nil
+}
 
 func (s *dryStore) Close() error {
 	return errors.Join(s.x.Close(), os.RemoveAll(s.dir))

@@ -299,4 +299,3 @@ func (r *run) scan() func() (Entry, bool, error) {
 
 // memBytes is what the run holds in memory.
 func (r *run) memBytes() int { return len(r.fences)*15 + len(r.crcs)*4 + len(r.bloom)*8 }
-

@@ -53,9 +53,9 @@ func migrateV1(db *sql.DB) (bool, error) {
 	}
 	type old struct {
 		key, route, origin, status, target, code, errText, at string
-		hash, payload                                          []byte
-		kept                                                   sql.NullString
-		run                                                    int64
+		hash, payload                                         []byte
+		kept                                                  sql.NullString
+		run                                                   int64
 	}
 	var all []old
 	for rows.Next() {

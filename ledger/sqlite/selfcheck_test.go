@@ -231,4 +231,3 @@ func TestALedgerOfTheFirstLayoutIsUpgraded(t *testing.T) {
 	assert.Equal(t, "T-b", loaded[1].TargetID)
 	assert.Equal(t, "m.csv:2", loaded[0].Origin.String())
 }
-
