@@ -39,9 +39,15 @@ type Job struct {
 	Failures string // JSON-lines failures path
 	Location *time.Location
 	Lookups  []transform.LookupSpec
+	// Shards is shard.count (0: not sharded); ShardBy is shard.by: route
+	// (the default) or file.
+	Shards  int
+	ShardBy string
+	// Metrics is the metrics: section (nil node when absent).
+	Metrics config.Section
 }
 
-var topKeys = []string{"source", "mapping", "sink", "state", "report", "failures", "timezone", "lookups"}
+var topKeys = []string{"source", "mapping", "sink", "state", "report", "failures", "timezone", "lookups", "shard", "metrics"}
 
 // Load reads the job at path. sets are "dotted.key=value" overrides, as the
 // --set flag gives them; lookup reads the environment.
@@ -98,6 +104,24 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 			specs, err := transform.ParseLookups(path, j.Dir, v)
 			errs = append(errs, err)
 			j.Lookups = specs
+		case "shard":
+			var s struct {
+				Count int    `yaml:"count"`
+				By    string `yaml:"by"`
+			}
+			if err := (config.Section{File: path, Node: v}).Decode(&s); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			switch {
+			case s.Count < 1:
+				errs = append(errs, fmt.Errorf("%s:%d: shard.count must be at least 1", path, v.Line))
+			case s.By != "" && s.By != "route" && s.By != "file":
+				errs = append(errs, fmt.Errorf("%s:%d: shard.by %q: want route (the default) or file", path, v.Line, s.By))
+			}
+			j.Shards, j.ShardBy = s.Count, s.By
+		case "metrics":
+			j.Metrics = config.Section{File: path, Node: v, Dir: j.Dir}
 		default:
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: %s)", path, k.Line, k.Value, strings.Join(topKeys, ", ")))
 		}
