@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/mappings"
 	"github.com/msgmigrate/msgmigrate/transform"
 )
@@ -28,10 +29,10 @@ type Manifests struct {
 	Job       *batchv1.Job
 	CronJob   *batchv1.CronJob
 
-	Name      string   // the Job's (or CronJob's) name
-	JobFile   string   // the job file as given
-	Secret    string   // the Secret the pods read their environment from
-	Vars      []envVar // the Secret's keys, in name order
+	Name      string      // the Job's (or CronJob's) name
+	JobFile   string      // the job file as given
+	Secret    string      // the Secret the pods read their environment from
+	Vars      []SecretVar // the Secret's keys, in name order
 	Namespace string
 }
 
@@ -218,7 +219,9 @@ func (g *generator) checkSource() error {
 	if value == "" {
 		return nil // the source says what it needs
 	}
-	_, err := g.add(placeRef{key: "source." + key, value: value, line: line, dir: g.jf.dir, file: g.jf.path, data: true})
+	raw, _ := scalar(g.jf.root, "source."+key)
+	_, err := g.add(placeRef{key: "source." + key, value: value, line: line, dir: g.jf.dir, file: g.jf.path, data: true,
+		fromEnv: strings.Contains(raw, "${")})
 	return err
 }
 
@@ -254,7 +257,7 @@ func (g *generator) gracePeriod() error {
 		g.grace = int64((g.o.GracePeriod + time.Second - 1) / time.Second)
 		return nil
 	}
-	timeout := DefaultSinkTimeout
+	timeout := load.DefaultTimeout
 	if v, line := scalar(g.jf.view, "sink.timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -320,6 +323,7 @@ type placeRef struct {
 	dir        string // the value is relative to it
 	file       string // the file that names it, for messages
 	data       bool   // input data (may live on the volume) rather than configuration
+	fromEnv    bool   // written with a ${VAR}: the Secret may name another file
 }
 
 func (r placeRef) errorf(format string, a ...any) error {
@@ -330,13 +334,14 @@ func (r placeRef) errorf(format string, a ...any) error {
 // below the mount; relative input paths keep their layout below it), or from
 // the ConfigMap, in which case it reads it. It returns nil for the volume.
 func (g *generator) add(r placeRef) (*bundled, error) {
+	// Pod paths are slash paths, wherever the generator runs.
+	abs := filepath.IsAbs(r.value) || strings.HasPrefix(filepath.ToSlash(r.value), "/")
 	switch {
+	case r.data && g.mount != "" && (r.fromEnv || strings.Contains(r.value, "${")):
+		return nil, nil // the Secret's value (or the default) names a place on the volume
 	case strings.Contains(r.value, "${"):
-		if r.data && g.mount != "" {
-			return nil, nil // the Secret's value names a place on the volume
-		}
 		return nil, r.errorf("%s comes from the Secret: the generator cannot bundle a file it cannot name; write the path%s", r.value, g.volumeHint(r))
-	case filepath.IsAbs(r.value):
+	case abs:
 		if g.mount != "" && within(g.mount, filepath.ToSlash(r.value)) {
 			return nil, nil
 		}
@@ -418,6 +423,9 @@ func (g *generator) layout() error {
 			return fmt.Errorf("job: %w", err)
 		}
 		f.rel = filepath.ToSlash(rel)
+		if !yamlText(f.rel) {
+			return &Error{File: g.jf.path, Key: f.ref, Reason: fmt.Sprintf("the file name %q has control characters, which cannot go into a manifest", f.rel)}
+		}
 		f.key = uniqueKey(filepath.Base(f.local), used)
 	}
 	g.jobRel = g.files[0].rel

@@ -22,11 +22,11 @@ type jobFile struct {
 	raw  []byte
 	root *yaml.Node // --set applied, not expanded
 	view *yaml.Node // --set applied and expanded
-	vars map[string]*envVar
+	vars map[string]*SecretVar
 }
 
-// envVar is a ${VAR} the job file uses: the pods read it from the Secret.
-type envVar struct {
+// SecretVar is a ${VAR} the job file uses: the pods read it from the Secret.
+type SecretVar struct {
 	Name     string
 	Optional bool // every use gives a default: the Secret may leave it out
 	Line     int  // of its first use
@@ -37,7 +37,7 @@ func readJob(path string, sets []string) (*jobFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
-	jf := &jobFile{path: path, dir: filepath.Dir(path), raw: raw, vars: map[string]*envVar{}}
+	jf := &jobFile{path: path, dir: filepath.Dir(path), raw: raw, vars: map[string]*SecretVar{}}
 	// Two parses rather than a deep copy: the view is expanded in place.
 	if jf.root, err = parseJob(path, raw, sets); err != nil {
 		return nil, err
@@ -48,12 +48,18 @@ func readJob(path string, sets []string) (*jobFile, error) {
 	if err := jf.collectVars(jf.root, ""); err != nil {
 		return nil, err
 	}
-	// The ledger's URL must come from the Secret whatever default the file
+	// A ledger's URL must come from the Secret whatever default the file
 	// gives: a default there is a local file, which a pod cannot keep.
-	if n := child(jf.root, "state"); n != nil {
-		names, _ := varNames(n.Value)
-		for _, name := range names {
-			jf.vars[name].Optional = false
+	ledgers := []string{"state"}
+	if kind, _ := scalar(jf.root, "source.kind"); kind == "ledger" {
+		ledgers = append(ledgers, "source.state", "source.path")
+	}
+	for _, key := range ledgers {
+		if n := at(jf.root, key); n != nil && n.Kind == yaml.ScalarNode {
+			names, _ := varNames(n.Value)
+			for _, name := range names {
+				jf.vars[name].Optional = false
+			}
 		}
 	}
 	if err := config.Expand(path, jf.view, jf.lookup); err != nil {
@@ -107,7 +113,7 @@ func (jf *jobFile) collectVars(n *yaml.Node, key string) error {
 			})
 			v := jf.vars[name]
 			if v == nil {
-				v = &envVar{Name: name, Optional: true, Line: n.Line}
+				v = &SecretVar{Name: name, Optional: true, Line: n.Line}
 				jf.vars[name] = v
 			}
 			if err != nil {
@@ -145,8 +151,8 @@ func varNames(s string) ([]string, error) {
 }
 
 // secretVars lists the variables in name order.
-func (jf *jobFile) secretVars() []envVar {
-	out := make([]envVar, 0, len(jf.vars))
+func (jf *jobFile) secretVars() []SecretVar {
+	out := make([]SecretVar, 0, len(jf.vars))
 	for _, v := range jf.vars {
 		out = append(out, *v)
 	}

@@ -41,7 +41,6 @@ const (
 	DefaultMemoryLimit          = "256Mi" // the runtime's soft limit is 116 MiB; this is the hard stop
 	DefaultBackoffLimitPerIndex = 3
 	DefaultStartingDeadline     = 10 * time.Minute
-	DefaultSinkTimeout          = 60 * time.Second // load.DefaultTimeout
 	// drainMargin is added to the longest in-flight request when the
 	// grace period is computed: the ledger commit and the report.
 	drainMargin = 30 * time.Second
@@ -144,6 +143,16 @@ func (o *Options) checkOptions() error {
 		return flagError("--ttl-after-finished", "%s: want 0 or a positive duration", *o.TTLAfterFinished)
 	case o.GracePeriod < 0:
 		return flagError("--grace-period", "%s: want a positive duration", o.GracePeriod)
+	}
+	for _, v := range []struct{ flag, value string }{{"--image", o.Image}, {"--schedule", o.Schedule}} {
+		if !yamlText(v.value) {
+			return flagError(v.flag, "%q: control characters cannot go into a manifest", v.value)
+		}
+	}
+	for _, s := range o.Sets {
+		if !yamlText(s) {
+			return flagError("--set", "%q: control characters cannot go into a manifest", s)
+		}
 	}
 	if o.Namespace != "" {
 		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {

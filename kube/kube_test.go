@@ -397,6 +397,7 @@ func TestRefusals(t *testing.T) {
 			key: "metrics.listen", line: 2, says: "want host:port"},
 		{name: "sink timeout", job: "state: ${S}\nsink: {kind: mykaarma, timeout: '${TIMEOUT}'}\n",
 			key: "sink.timeout", line: 2, says: "give --grace-period"},
+		{name: "control character in --set", job: "state: ${S}\n", opts: Options{Sets: []string{"sink.url=a\x7f"}}, key: "--set", says: "control characters"},
 		{name: "bad name", job: "state: ${S}\n", opts: Options{Name: "Dealer_1"}, key: "--name", says: `"Dealer_1"`},
 		{name: "name too long for the shards", job: "state: ${S}\n", opts: Options{Name: strings.Repeat("a", 60), Shards: 1000},
 			key: "--name", says: "too long for 1000 shards"},
@@ -467,12 +468,12 @@ func TestAccepted(t *testing.T) {
 	}{
 		{name: "password from the environment", job: "state: postgres://mm:${PGPASSWORD}@db/migrations\n",
 			check: func(t *testing.T, m *Manifests) {
-				assert.Equal(t, []envVar{{Name: "PGPASSWORD", Line: 1}}, m.Vars)
+				assert.Equal(t, []SecretVar{{Name: "PGPASSWORD", Line: 1}}, m.Vars)
 			}},
 		{name: "state with a local default", job: "state: ${MSGMIGRATE_STATE:-.msgmigrate/job.db}\n",
 			check: func(t *testing.T, m *Manifests) {
 				// Required from the Secret: the default is a local file.
-				assert.Equal(t, []envVar{{Name: "MSGMIGRATE_STATE", Line: 1}}, m.Vars)
+				assert.Equal(t, []SecretVar{{Name: "MSGMIGRATE_STATE", Line: 1}}, m.Vars)
 			}},
 		{name: "big input on the volume", job: "state: ${S}\nsource: {kind: csv, path: exports/big.csv}\n",
 			files: map[string]string{"exports/big.csv": strings.Repeat("x", 2*maxConfigMapBytes)}, opts: Options{Volume: "exports:/data"},
@@ -480,6 +481,23 @@ func TestAccepted(t *testing.T) {
 				args := m.Job.Spec.Template.Spec.Containers[0].Args
 				assert.Contains(t, args, "source.path=/data/exports/big.csv", "relative paths keep their layout below the mount")
 				assert.Len(t, m.ConfigMap.Data, 1, "only the job file")
+			}},
+		{name: "input named by the Secret, on the volume", job: "state: ${S}\nsource: {kind: csv, path: '${INPUT:-exports/m.csv}'}\n",
+			opts: Options{Volume: "exports:/data"},
+			check: func(t *testing.T, m *Manifests) {
+				for _, a := range m.Job.Spec.Template.Spec.Containers[0].Args {
+					assert.NotContains(t, a, "source.path", "a --set would hide the Secret's INPUT")
+				}
+				assert.Contains(t, m.Vars, SecretVar{Name: "INPUT", Optional: true, Line: 2})
+			}},
+		{name: "ledger source from the Secret", job: "state: ${S}\nsource: {kind: ledger, state: '${GORGIAS_STATE:-gorgias.db}'}\n",
+			check: func(t *testing.T, m *Manifests) {
+				assert.Contains(t, m.Vars, SecretVar{Name: "GORGIAS_STATE", Line: 2}, "required: its default is a local file")
+			}},
+		{name: "control bytes in a lookup table", job: "state: ${S}\nlookups:\n  c: {file: c.csv, key: k, value: v}\n",
+			files: map[string]string{"c.csv": "k,v\n\x01,\x7f\n"},
+			check: func(t *testing.T, m *Manifests) {
+				assert.Equal(t, []byte("k,v\n\x01,\x7f\n"), m.ConfigMap.BinaryData["c.csv"], "bytes YAML cannot hold as text")
 			}},
 		{name: "ids file of a vendor source", job: "state: ${S}\nsource: {kind: ezimanager, ids: ids.txt}\nsink: {kind: ezimanager, timeout: 10s}\n",
 			files: map[string]string{"ids.txt": "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b\n"},
@@ -563,7 +581,7 @@ state: ${MSGMIGRATE_STATE:-local.db}
 `), 0o644))
 	jf, err := readJob(path, []string{"sink.rate=${RATE:-20/s}"})
 	require.NoError(t, err)
-	assert.Equal(t, []envVar{
+	assert.Equal(t, []SecretVar{
 		{Name: "GORGIAS_API_KEY", Line: 1},
 		{Name: "GORGIAS_URL", Optional: true, Line: 1},
 		{Name: "MSGMIGRATE_STATE", Line: 7},                  // a local default does not make it optional
@@ -617,4 +635,35 @@ func TestLiteralPassword(t *testing.T) {
 	} {
 		assert.Equal(t, want, literalPassword(raw), raw)
 	}
+}
+
+// FuzzGenerate: whatever the job file says, Generate refuses it or writes
+// manifests the API's types decode strictly.
+//
+//	go test ./kube -run XXX -fuzz FuzzGenerate
+func FuzzGenerate(f *testing.F) {
+	seed, err := os.ReadFile(dealer)
+	require.NoError(f, err)
+	f.Add(string(seed), "")
+	f.Add("state: ${S}\nsource: {kind: csv, path: m.csv}\nmetrics: {listen: ':9464'}\n", "source.path=/data/x.csv")
+	f.Add("state: postgres://u:${P}@h/db?password=x\nsink: {kind: superoffice, timeout: 5s}\n", "sink.timeout=${T:-1m}")
+	f.Add("state: ${S:-${T}}\nsource: {kind: ledger, path: $${X}}\n", "state=")
+	f.Fuzz(func(t *testing.T, text, set string) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "job.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "m.csv"), []byte("id\n1\n"), 0o644))
+		var sets []string
+		if set != "" {
+			sets = []string{set}
+		}
+		m, err := Generate(path, Options{Image: "msgmigrate:1", Shards: 3, Volume: "v:/data", Sets: sets})
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		require.NoError(t, m.WriteYAML(&b))
+		d := decodeYAML(t, b.Bytes())
+		assert.Equal(t, int32(3), *d.job.Spec.Completions)
+	})
 }

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -84,7 +83,7 @@ func (g *generator) configMap() *corev1.ConfigMap {
 		// Text goes in data, readable; other bytes in binaryData. A byte
 		// order mark counts as other bytes: YAML emitters escape every
 		// character after one, which makes the text unreadable anyway.
-		if utf8.Valid(f.data) && !bytes.Contains(f.data, []byte("\uFEFF")) {
+		if text := string(f.data); yamlText(text) && !strings.ContainsRune(text, '\uFEFF') {
 			if cm.Data == nil {
 				cm.Data = map[string]string{}
 			}
@@ -252,4 +251,22 @@ func (g *generator) env() []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: v.Name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}})
 	}
 	return env
+}
+
+// yamlText says whether s can be written as a YAML string: UTF-8 made of
+// the characters YAML allows in a stream (YAML 1.1, 5.1 "Character Set":
+// no control characters but tab and line breaks).
+func yamlText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r == '\t', r == '\n', r == '\r', r == 0x85,
+			r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+		default:
+			return false
+		}
+	}
+	return true
 }

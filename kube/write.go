@@ -101,7 +101,7 @@ func (m *Manifests) Instructions() string {
 		kind = fmt.Sprintf("a CronJob (%q) of Indexed Jobs", m.CronJob.Spec.Schedule)
 	}
 	fmt.Fprintf(&b, "msgmigrate k8s %s: %s named %s.\n", m.JobFile, kind, m.Name)
-	var required, optional []envVar
+	var required, optional []SecretVar
 	for _, v := range m.Vars {
 		if v.Optional {
 			optional = append(optional, v)
