@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -180,7 +181,15 @@ func (g *generator) ledgerURL(key string, own bool) error {
 		}
 		return nil
 	}
-	return g.errorf(line, key, "%q is a SQLite file on the pod's own disk: it is lost when the pod moves to another node, and the shards must share one ledger; %s", view, fix)
+	return g.errorf(line, key, "%q is not a postgres:// URL, so the ledger would be a SQLite file on the pod's own disk: lost when the pod moves to another node, and the shards must share one ledger; %s", redact(view), fix)
+}
+
+// redact hides a URL's password: an error never shows one.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 // literalPassword says whether a postgres URL, as written, holds a password

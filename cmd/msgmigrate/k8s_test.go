@@ -19,7 +19,7 @@ func TestK8s(t *testing.T) {
 	code, out, errs := run(t, "k8s", quickstart, "--image", "msgmigrate:1")
 	assert.Equal(t, 1, code)
 	assert.Empty(t, out)
-	assert.Contains(t, errs, quickstart+`:17: state: "../.msgmigrate/quickstart.db" is a SQLite file on the pod's own disk`)
+	assert.Contains(t, errs, quickstart+`:17: state: "../.msgmigrate/quickstart.db" is not a postgres:// URL, so the ledger would be a SQLite file on the pod's own disk`)
 
 	code, out, errs = run(t, "k8s", quickstart, "--image", "msgmigrate:1", "--shards", "4", "--parallelism", "2",
 		"--set", "state=${MSGMIGRATE_STATE}", "--namespace", "migrations")
