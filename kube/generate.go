@@ -245,6 +245,9 @@ func (g *generator) checkSink() error {
 }
 
 func (g *generator) readMetrics() error {
+	if file, line := scalar(g.jf.view, "metrics.file"); file != "" {
+		return g.errorf(line, "metrics.file", "%q would be written in the pod, which is read-only and lost when it ends: use metrics.listen (scraped from the pods' \"metrics\" port) or metrics.push (a Pushgateway)", file)
+	}
 	listen, line := scalar(g.jf.view, "metrics.listen")
 	if listen == "" {
 		return nil

@@ -397,6 +397,8 @@ func TestRefusals(t *testing.T) {
 			key: "sink.path", line: 2, says: "is a file in the pod, lost when it ends"},
 		{name: "metrics address", job: "state: ${S}\nmetrics: {listen: 'localhost'}\n",
 			key: "metrics.listen", line: 2, says: "want host:port"},
+		{name: "metrics file", job: "state: ${S}\nmetrics:\n  file: m.prom\n",
+			key: "metrics.file", line: 3, says: "use metrics.listen"},
 		{name: "sink timeout", job: "state: ${S}\nsink: {kind: mykaarma, timeout: '${TIMEOUT}'}\n",
 			key: "sink.timeout", line: 2, says: "give --grace-period"},
 		{name: "control character in --set", job: "state: ${S}\n", opts: Options{Sets: []string{"sink.url=a\x7f"}}, key: "--set", says: "control characters"},
