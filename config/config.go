@@ -20,6 +20,15 @@ type Section struct {
 	Dir  string     // directory relative paths are resolved against
 }
 
+// Pos names a place in a job file: FILE:LINE, or "--set" for a value given
+// on the command line (its node has no line).
+func Pos(file string, line int) string {
+	if line == 0 {
+		return "--set"
+	}
+	return fmt.Sprintf("%s:%d", file, line)
+}
+
 // Resolve resolves a path the job file gives against dir, the job file's
 // directory: a job runs the same from wherever it is started.
 func Resolve(dir, path string) string {
@@ -64,7 +73,7 @@ func CheckKeys(file string, node *yaml.Node, t reflect.Type) error {
 		k, val := node.Content[i], node.Content[i+1]
 		ft, ok := fields[k.Value]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: %s)", file, k.Line, k.Value, strings.Join(known, ", ")))
+			errs = append(errs, fmt.Errorf("%s: unknown key %q (known: %s)", Pos(file, k.Line), k.Value, strings.Join(known, ", ")))
 			continue
 		}
 		if err := CheckKeys(file, val, ft); err != nil {
@@ -104,7 +113,7 @@ func Expand(file string, node *yaml.Node, lookup func(string) (string, bool)) er
 		}
 		v, err := ExpandString(node.Value, lookup)
 		if err != nil {
-			return fmt.Errorf("%s:%d: %w", file, node.Line, err)
+			return fmt.Errorf("%s: %w", Pos(file, node.Line), err)
 		}
 		node.Value = v
 		return nil

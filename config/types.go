@@ -16,7 +16,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 500ms, 2m)", n.Line, n.Value)
+		return fmt.Errorf("%s: %q is not a duration (e.g. 30s, 500ms, 2m)", lineOf(n), n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -29,7 +29,7 @@ type ByteSize int
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return fmt.Errorf("%s: %w", lineOf(n), err)
 	}
 	*b = ByteSize(v)
 	return nil
@@ -64,7 +64,7 @@ type Rate float64
 func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseRate(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return fmt.Errorf("%s: %w", lineOf(n), err)
 	}
 	*r = Rate(v)
 	return nil
@@ -93,4 +93,13 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is not a rate (e.g. 20/s, 600/min, 40/20s)", s)
 	}
 	return n / d.Seconds(), nil
+}
+
+// lineOf names where a value was written: its line, or --set for a value
+// given on the command line (which has no line).
+func lineOf(n *yaml.Node) string {
+	if n.Line == 0 {
+		return "--set"
+	}
+	return fmt.Sprintf("line %d", n.Line)
 }

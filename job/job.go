@@ -65,7 +65,7 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 	}
 	root := doc.Content[0]
 	for _, s := range sets {
-		if err := applySet(root, s); err != nil {
+		if err := ApplySet(root, s); err != nil {
 			return nil, err
 		}
 	}
@@ -88,7 +88,10 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 		case "mapping":
 			j.Mapping = v.Value
 		case "state":
-			j.State = j.path(v.Value)
+			j.State = v.Value
+			if !strings.Contains(v.Value, "://") { // a file; else a database URL
+				j.State = j.path(v.Value)
+			}
 		case "report":
 			j.Report = j.path(v.Value)
 		case "failures":
@@ -97,7 +100,7 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 			tz = v.Value
 			loc, err := time.LoadLocation(tz)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: timezone %q: %w", path, v.Line, tz, err))
+				errs = append(errs, fmt.Errorf("%s: timezone %q: %w", config.Pos(path, v.Line), tz, err))
 			}
 			j.Location = loc
 		case "lookups":
@@ -115,9 +118,9 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 			}
 			switch {
 			case s.Count < 1:
-				errs = append(errs, fmt.Errorf("%s:%d: shard.count must be at least 1", path, v.Line))
+				errs = append(errs, fmt.Errorf("%s: shard.count must be at least 1", config.Pos(path, v.Line)))
 			case s.By != "" && s.By != "route" && s.By != "file":
-				errs = append(errs, fmt.Errorf("%s:%d: shard.by %q: want route (the default) or file", path, v.Line, s.By))
+				errs = append(errs, fmt.Errorf("%s: shard.by %q: want route (the default) or file", config.Pos(path, v.Line), s.By))
 			}
 			j.Shards, j.ShardBy = s.Count, s.By
 		case "metrics":
@@ -207,9 +210,10 @@ func scalar(n *yaml.Node, key string) string {
 	return ""
 }
 
-// applySet sets a dotted key to a scalar value, creating mappings on the way:
-// --set sink.concurrency=16.
-func applySet(root *yaml.Node, set string) error {
+// ApplySet sets a dotted key to a scalar value, creating mappings on the
+// way: --set sink.concurrency=16. The value has no line (errors about it
+// name --set).
+func ApplySet(root *yaml.Node, set string) error {
 	key, value, ok := strings.Cut(set, "=")
 	if !ok || key == "" {
 		return fmt.Errorf("--set %q: want key=value, e.g. sink.concurrency=16", set)
@@ -233,7 +237,7 @@ func applySet(root *yaml.Node, set string) error {
 			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p, Tag: "!!str"}, next)
 		}
 		if last {
-			next.Kind, next.Value, next.Tag, next.Content, next.Style = yaml.ScalarNode, value, "", nil, 0
+			next.Kind, next.Value, next.Tag, next.Content, next.Style, next.Line = yaml.ScalarNode, value, "", nil, 0, 0
 			return nil
 		}
 		if next.Kind != yaml.MappingNode {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"github.com/msgmigrate/msgmigrate/job"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,7 +79,7 @@ func parseJob(path string, raw []byte, sets []string) (*yaml.Node, error) {
 	}
 	root := doc.Content[0]
 	for _, s := range sets {
-		if err := applySet(root, s); err != nil {
+		if err := job.ApplySet(root, s); err != nil {
 			return nil, err
 		}
 	}
@@ -195,35 +196,4 @@ func scalar(n *yaml.Node, key string) (string, int) {
 		return "", 0
 	}
 	return v.Value, v.Line
-}
-
-// applySet sets a dotted key to a scalar, creating mappings on the way, as
-// job.Load does with --set: the generator must see the job the pods will run.
-func applySet(root *yaml.Node, set string) error {
-	key, value, ok := strings.Cut(set, "=")
-	if !ok || key == "" {
-		return fmt.Errorf("--set %q: want key=value, e.g. sink.concurrency=16", set)
-	}
-	n := root
-	parts := strings.Split(key, ".")
-	for i, p := range parts {
-		next := child(n, p)
-		last := i == len(parts)-1
-		if next == nil {
-			next = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			if last {
-				next = &yaml.Node{Kind: yaml.ScalarNode}
-			}
-			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p, Tag: "!!str"}, next)
-		}
-		if last {
-			next.Kind, next.Value, next.Tag, next.Content, next.Style, next.Line = yaml.ScalarNode, value, "", nil, 0, 0
-			return nil
-		}
-		if next.Kind != yaml.MappingNode {
-			return fmt.Errorf("--set %s: %s is not a mapping", key, strings.Join(parts[:i+1], "."))
-		}
-		n = next
-	}
-	return nil
 }
