@@ -2,7 +2,6 @@ package kube
 
 import (
 	"fmt"
-	"github.com/msgmigrate/msgmigrate/job"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/msgmigrate/msgmigrate/config"
+	"github.com/msgmigrate/msgmigrate/job"
 )
 
 // jobFile is a job file read for generating manifests: its text as written
