@@ -214,4 +214,11 @@ func TestWriteBombs(t *testing.T) {
 	for name, b := range bombs(n) {
 		b.write(t, dir+"/"+name+".xlsx")
 	}
+	// And rows each just under the limits: the source holds one at a time,
+	// a run's pipeline as many as it keeps in flight.
+	rows := []any{bombHeader}
+	for r := 2; r < 2+int(n/(DefaultMaxCell-1<<20)); r++ {
+		rows = append(rows, bombRow(r, "inlineStr")+`<is><t>`, repeat("B", DefaultMaxCell-1<<20), `</t></is></c></row>`)
+	}
+	book{sheet: sheetXML(rows...)}.write(t, dir+"/rows-under-the-limit.xlsx")
 }

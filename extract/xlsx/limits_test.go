@@ -502,3 +502,17 @@ func TestBrokenSheetEndsIt(t *testing.T) {
 	require.Len(t, msgs, 1)
 	assert.Regexp(t, `^book\.xlsx\[Messages\]:3: row 3: cell A3: XML syntax error at byte \d+: unknown entity &bogus;$`, msgs[0])
 }
+
+// Values longer than the scanner's and the collector's pieces, under the
+// limits, read whole.
+func TestLongValuesUnderTheLimitReadWhole(t *testing.T) {
+	long := strings.Repeat("0123456789abcdé_x000D_", 10_000) // 230 KB
+	want := strings.ReplaceAll(long, "_x000D_", "\r")
+	sst := `<?xml version="1.0"?><sst ` + nsMain + `><si><t>` + long + `</t></si></sst>`
+	s := openBook(t, book{sst: strings.NewReader(sst), sheet: twoCols(
+		`<row r="2"><c r="A2"><v>2</v></c>`+inline("B2", long)+`</row>`,
+		`<row r="3"><c r="A3"><v>3</v></c><c r="B3" t="s"><v>0</v></c></row>`)}, Options{})
+	good, msgs, _ := failures(t, s)
+	assert.Empty(t, msgs)
+	assert.Equal(t, []map[string]any{{"id": int64(2), "body": want}, {"id": int64(3), "body": want}}, good)
+}

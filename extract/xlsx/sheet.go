@@ -41,7 +41,7 @@ type sheetReader struct {
 	lim   limits
 	row   int // last row number seen
 	cells []cell
-	buf   []byte // the value being read
+	val   capped // the value being read
 	bad   error  // the current row's first problem
 }
 
@@ -174,10 +174,7 @@ func cellType(v []byte) string {
 // value, or an inline string (without its phonetic runs), keeping at most
 // limit bytes of it.
 func (s *sheetReader) readCell(c *cell, limit int) error {
-	if cap(s.buf) > 1<<20 {
-		s.buf = nil // a big cell's buffer is not kept for the rest of the sheet
-	}
-	s.buf = s.buf[:0]
+	s.val.reset(limit)
 	depth, skip := 0, 0
 	inV, inT := false, false
 	for {
@@ -194,10 +191,10 @@ func (s *sheetReader) readCell(c *cell, limit int) error {
 			switch string(s.sc.local(s.sc.name)) {
 			case "v":
 				inV, c.has = true, true
-				s.buf, c.size = s.buf[:0], 0
+				s.val.reset(limit)
 			case "is":
 				c.has = true
-				s.buf, c.size = s.buf[:0], 0
+				s.val.reset(limit)
 			case "t":
 				inT = skip == 0
 			case "rPh":
@@ -219,10 +216,7 @@ func (s *sheetReader) readCell(c *cell, limit int) error {
 			}
 		case tokText:
 			if inV || inT {
-				c.size += int64(len(s.sc.text))
-				if room := limit - len(s.buf); room > 0 {
-					s.buf = append(s.buf, s.sc.text[:min(room, len(s.sc.text))]...)
-				}
+				s.val.write(s.sc.text)
 			}
 		}
 	}
@@ -232,10 +226,11 @@ func (s *sheetReader) finish(c *cell, limit int) {
 	if !c.has {
 		return
 	}
-	if c.size > int64(limit) {
-		c.v, c.cut = string(s.buf[:cutLen(s.buf)]), true
+	c.size = s.val.size
+	if s.val.over() {
+		c.v, c.cut = s.val.start(), true
 	} else {
-		c.v = string(s.buf)
+		c.v = s.val.String()
 	}
 	if c.typ == "inlineStr" || c.typ == "str" || c.typ == "s" || c.cut {
 		c.v = unescapeOOXML(c.v)

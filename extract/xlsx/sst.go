@@ -100,8 +100,7 @@ func readSharedStrings(r io.Reader, tmpDir string, cellLimit int) (_ *sharedStri
 	}
 
 	sc := newScanner(r)
-	var buf []byte
-	var size int64
+	var val capped
 	depth, skip := 0, 0 // inside <si>; inside <rPh> phonetic runs, which are not part of the text
 	inT := false
 	for {
@@ -117,7 +116,7 @@ func readSharedStrings(r io.Reader, tmpDir string, cellLimit int) (_ *sharedStri
 			switch string(sc.local(sc.name)) {
 			case "si":
 				depth++
-				buf, size = buf[:0], 0
+				val.reset(cellLimit)
 			case "rPh":
 				skip++
 			case "t":
@@ -128,16 +127,13 @@ func readSharedStrings(r io.Reader, tmpDir string, cellLimit int) (_ *sharedStri
 			case "si":
 				depth--
 				var s string
-				if size > int64(cellLimit) {
-					s = unescapeOOXML(string(buf[:cutLen(buf)]))
+				if val.over() {
+					s = val.start()
 				} else {
-					s = unescapeOOXML(string(buf))
+					s = val.String()
 				}
-				if err := add(s, size); err != nil {
+				if err := add(unescapeOOXML(s), val.size); err != nil {
 					return nil, err
-				}
-				if cap(buf) > 1<<20 {
-					buf = nil // a long string's buffer is not kept for the rest
 				}
 			case "rPh":
 				skip--
@@ -146,10 +142,7 @@ func readSharedStrings(r io.Reader, tmpDir string, cellLimit int) (_ *sharedStri
 			}
 		case tokText:
 			if inT {
-				size += int64(len(sc.text))
-				if room := cellLimit - len(buf); room > 0 {
-					buf = append(buf, sc.text[:min(room, len(sc.text))]...)
-				}
+				val.write(sc.text)
 			}
 		}
 	}

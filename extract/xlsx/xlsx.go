@@ -11,7 +11,8 @@
 //   - a cell's value over max_cell_bytes, or a row's values over
 //     max_record_bytes, fail that row (*CellTooLongError, *RowTooLongError),
 //     the rest of the sheet reads on, and the failed row's record keeps the
-//     first KiB of each value over a limit;
+//     start of each value over a limit (its first KiB, or less when the
+//     limit is lower);
 //   - text outside values (whitespace between rows, formulas) streams by;
 //   - the shared strings spill to a temporary file past 16 MiB;
 //   - the small parts keep a bounded list (*PartTooLargeError past it).
@@ -178,7 +179,7 @@ func OpenOptions(path, name string, o Options) (_ *Source, err error) {
 	}
 	sf := parts[chosen.part]
 	if sf == nil {
-		return nil, fmt.Errorf("%s: worksheet %q is missing from the file (%s)", name, chosen.name, chosen.part)
+		return nil, fmt.Errorf("%s: worksheet %s is missing from the file (%s)", name, quoteShort(chosen.name), quoteShort(chosen.part))
 	}
 	if s.sheetRC, err = sf.Open(); err != nil {
 		return nil, fmt.Errorf("%s[%s]: %w", name, s.sheet, err)
@@ -515,8 +516,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // RowError is a row that failed to read, with what could be read of it:
 // the record for the failures file. Its values over a limit are cut to
-// their first KiB, marked with a trailing "…"; a cell that could not be
-// converted is its text as stored.
+// their first KiB (less when the limit is lower) and marked with a trailing
+// "…"; a cell that could not be converted is its text as stored.
 type RowError struct {
 	Fields map[string]any
 	Err    error // the row's first problem: *CellTooLongError, *RowTooLongError, …
