@@ -71,13 +71,26 @@ func (p *partData) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// partReader opens the package's parts by name.
-type partReader map[string]*zip.File
+// partReader opens the package's parts by name. It looks them up in the
+// zip's directory, with no index of its own: the source opens six parts at
+// most, and a package of a million entries would make the index large.
+type partReader []*zip.File
+
+// get returns the part named name (without a leading "/"), nil if none; of
+// two with one name, the last, as a map built in order would.
+func (p partReader) get(name string) *zip.File {
+	for i := len(p) - 1; i >= 0; i-- {
+		if strings.TrimPrefix(p[i].Name, "/") == name {
+			return p[i]
+		}
+	}
+	return nil
+}
 
 // scan streams a part's tokens to fn until the part ends or fn returns an
 // error; a missing part is an error.
 func (p partReader) scan(name string, fn func(sc *scanner, k tokKind) error) error {
-	f := p[name]
+	f := p.get(name)
 	if f == nil {
 		return fmt.Errorf("part %s is missing", name)
 	}
@@ -168,7 +181,7 @@ func (p partReader) workbookPath() (string, error) {
 	if rels.office != "" {
 		return rels.office, nil
 	}
-	if p["xl/workbook.xml"] != nil {
+	if p.get("xl/workbook.xml") != nil {
 		return "xl/workbook.xml", nil
 	}
 	return "", errors.New("not an XLSX file: no workbook part")

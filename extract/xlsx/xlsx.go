@@ -140,10 +140,7 @@ func OpenOptions(path, name string, o Options) (_ *Source, err error) {
 			s.Close()
 		}
 	}()
-	parts := partReader{}
-	for _, f := range zf.File {
-		parts[strings.TrimPrefix(f.Name, "/")] = f
-	}
+	parts := partReader(zf.File)
 	wbPath, err := parts.workbookPath()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -161,13 +158,13 @@ func OpenOptions(path, name string, o Options) (_ *Source, err error) {
 	}
 	s.sheet = chosen.name
 	s.date1904 = wb.date1904
-	if p := wb.rels.styles; p != "" && parts[p] != nil {
+	if p := wb.rels.styles; p != "" && parts.get(p) != nil {
 		if s.styles, err = parts.readStyles(p); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if p := wb.rels.sharedStrings; p != "" && parts[p] != nil {
-		rc, err := parts[p].Open()
+	if p := wb.rels.sharedStrings; p != "" && parts.get(p) != nil {
+		rc, err := parts.get(p).Open()
 		if err != nil {
 			return nil, fmt.Errorf("%s: shared strings: %w", name, err)
 		}
@@ -177,7 +174,7 @@ func OpenOptions(path, name string, o Options) (_ *Source, err error) {
 			return nil, fmt.Errorf("%s: %w", name, partErr(p, err))
 		}
 	}
-	sf := parts[chosen.part]
+	sf := parts.get(chosen.part)
 	if sf == nil {
 		return nil, fmt.Errorf("%s: worksheet %s is missing from the file (%s)", name, quoteShort(chosen.name), quoteShort(chosen.part))
 	}
