@@ -45,6 +45,11 @@ import (
 
 func init() { extract.Register("xlsx", open) }
 
+var (
+	_ extract.Progress = (*Source)(nil)
+	_ extract.Columns  = (*Source)(nil)
+)
+
 // Config is the xlsx source's part of a job file.
 type Config struct {
 	Kind      string          `yaml:"kind"`
