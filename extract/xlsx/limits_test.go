@@ -91,10 +91,18 @@ func TestCellOverTheLimitFailsItsRow(t *testing.T) {
 				b.sst = strings.NewReader(sst)
 			}
 			s := openBook(t, b, Options{MaxCellBytes: 64})
-			good, msgs, records := failures(t, s)
-			assert.Equal(t, []map[string]any{{"id": int64(3), "body": "fine"}}, good, "the rest of the sheet reads on")
-			assert.Equal(t, []string{`book.xlsx[Messages]:2: cell B2 ("body") holds 100 bytes, over the 64 bytes limit (source.max_cell_bytes)`}, msgs)
-			assert.Equal(t, []map[string]any{{"id": int64(2), "body": tt.Want}}, records, "the failed row's record, its long value cut")
+			recs, errs := extracttest.ReadAll(t, s)
+			require.Len(t, recs, 1)
+			assert.Equal(t, map[string]any{"id": int64(3), "body": "fine"}, recs[0].Fields, "the rest of the sheet reads on")
+			require.Len(t, errs, 1)
+			assert.Equal(t, `book.xlsx[Messages]:2: cell B2 ("body") holds 100 bytes, over the 64 bytes limit (source.max_cell_bytes)`, errs[0].Error())
+			var re *RowError
+			require.ErrorAs(t, errs[0], &re)
+			assert.Equal(t, map[string]any{"id": int64(2), "body": tt.Want}, re.Fields, "the failed row's record, its long value cut")
+			assert.JSONEq(t, `{"id": 2, "body": `+strconv.Quote(tt.Want)+`}`, string(re.JSON()))
+			var ce *CellTooLongError
+			require.ErrorAs(t, errs[0], &ce)
+			assert.Equal(t, CellTooLongError{Cell: "B2", Column: "body", Size: 100, Limit: 64}, *ce)
 		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -526,6 +527,19 @@ type RowError struct {
 }
 
 func (e *RowError) Error() string { return e.Err.Error() }
+
+// JSON is Fields as a JSON object, for the failure's record (msg.Error.Raw
+// on main); nil if it has none.
+func (e *RowError) JSON() []byte {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(e.Fields)
+	if err != nil {
+		return nil
+	}
+	return b
+}
 func (e *RowError) Unwrap() error { return e.Err }
 
 // CellTooLongError is a cell whose value is over source.max_cell_bytes.
