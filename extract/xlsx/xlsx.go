@@ -3,31 +3,41 @@
 // stored, numbers as numbers, booleans, date-formatted cells as times (1900
 // and 1904 date systems), formulas as their cached values, empty cells absent.
 //
-// github.com/xuri/excelize/v2 reads the workbook's small parts — the sheet
-// list, the styles that say which numbers are dates, the date system — from
-// a copy of the package without its worksheets and shared strings. Those two
-// are streamed here instead: excelize's Rows iterator hands out cells as
-// strings only, which cannot tell the number 1 from the text "1", and its
-// reader unpacks every large part to disk before the first row.
+// Every part it reads — the sheet list, the styles that say which numbers are
+// dates, the shared strings, the worksheet — goes through scanner, a
+// tokenizer that holds a bounded amount of XML whatever a part holds, and
+// keeps only what the source needs. So memory is bounded whatever the
+// package holds (issue 12: a 1 MB file with a 1 GiB cell took 5.3 GB):
+//   - a cell's value over max_cell_bytes, or a row's values over
+//     max_record_bytes, fail that row (*CellTooLongError, *RowTooLongError),
+//     the rest of the sheet reads on, and the failed row's record keeps the
+//     start of each value over a limit (its first KiB, or less when the
+//     limit is lower);
+//   - text outside values (whitespace between rows, formulas) streams by;
+//   - the shared strings spill to a temporary file past 16 MiB;
+//   - the small parts keep a bounded list (*PartTooLargeError past it).
+//
+// excelize, which this source used for styles and the date system, reads
+// every part it is given whole into memory; it remains the tests' writer of
+// real workbooks.
 package xlsx
 
 import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"encoding/xml"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/xuri/excelize/v2"
+	"unicode/utf8"
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
@@ -36,18 +46,49 @@ import (
 
 func init() { extract.Register("xlsx", open) }
 
+var (
+	_ extract.Progress = (*Source)(nil)
+	_ extract.Columns  = (*Source)(nil)
+)
+
 // Config is the xlsx source's part of a job file.
 type Config struct {
-	Kind      string `yaml:"kind"`
-	Path      string `yaml:"path"`
-	Sheet     string `yaml:"sheet"`      // name, or 1-based index; default the first
-	HeaderRow int    `yaml:"header_row"` // default 1
+	Kind      string          `yaml:"kind"`
+	Path      string          `yaml:"path"`
+	Sheet     string          `yaml:"sheet"`      // name, or 1-based index; default the first
+	HeaderRow int             `yaml:"header_row"` // default 1
+	MaxCell   config.ByteSize `yaml:"max_cell_bytes"`
+	MaxRecord config.ByteSize `yaml:"max_record_bytes"`
+}
+
+// DefaultMaxRecord bounds one row's values, as csv's max_record_bytes bounds
+// one CSV record: a workbook that is a CSV file saved from a spreadsheet
+// passes where the CSV file does.
+const DefaultMaxRecord = 16 << 20
+
+// DefaultMaxCell bounds one cell's value. It is the row's bound, so that by
+// default one cell may be all of its row: Excel itself stops a cell at
+// 32,767 characters ("Excel specifications and limits",
+// https://support.microsoft.com/office/1672b34d-7043-467e-8e27-269d656771c3),
+// so longer cells come from other programs — message bodies written by a
+// script — which the same data as CSV would pass up to 16 MiB. A job sets it
+// lower to refuse long cells in rows of several.
+const DefaultMaxCell = DefaultMaxRecord
+
+// Options are Open's settings; zero values take the defaults.
+type Options struct {
+	Sheet          string // name, or 1-based index; default the first
+	HeaderRow      int    // default 1
+	MaxCellBytes   int    // default DefaultMaxCell
+	MaxRecordBytes int    // default DefaultMaxRecord
+	TempDir        string // for the shared strings past 16 MiB; default os.TempDir
 }
 
 // Source reads one worksheet.
 type Source struct {
 	name     string // file, for origins
 	sheet    string
+	lim      limits
 	zf       *zip.ReadCloser
 	sheetRC  io.ReadCloser
 	counter  *countingReader
@@ -55,8 +96,8 @@ type Source struct {
 	rows     *sheetReader
 	sst      *sharedStrings
 	header   map[int]string
-	dateFmt  map[int]bool
-	book     *excelize.File
+	columns  []string
+	styles   *styles
 	date1904 bool
 	done     bool
 }
@@ -70,14 +111,27 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		return nil, fmt.Errorf("%s: source.path is required for kind xlsx", sec.File)
 	}
 	p := sec.Path(c.Path)
-	return Open(p, c.Path, c.Sheet, c.HeaderRow)
+	return OpenOptions(p, c.Path, Options{Sheet: c.Sheet, HeaderRow: c.HeaderRow, MaxCellBytes: int(c.MaxCell), MaxRecordBytes: int(c.MaxRecord)})
 }
 
-// Open opens a worksheet of the workbook at path; name is how origins call
-// the file.
-func Open(path, name, sheet string, headerRow int) (_ *Source, err error) {
-	if headerRow <= 0 {
-		headerRow = 1
+// Open opens a worksheet of the workbook at path with the default limits;
+// name is how origins call the file.
+func Open(path, name, sheet string, headerRow int) (*Source, error) {
+	return OpenOptions(path, name, Options{Sheet: sheet, HeaderRow: headerRow})
+}
+
+// OpenOptions opens a worksheet of the workbook at path; name is how origins
+// call the file.
+func OpenOptions(path, name string, o Options) (_ *Source, err error) {
+	if o.HeaderRow <= 0 {
+		o.HeaderRow = 1
+	}
+	lim := limits{cell: o.MaxCellBytes, row: o.MaxRecordBytes}
+	if lim.cell <= 0 {
+		lim.cell = DefaultMaxCell
+	}
+	if lim.row <= 0 {
+		lim.row = DefaultMaxRecord
 	}
 	if err := checkMagic(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -86,62 +140,57 @@ func Open(path, name, sheet string, headerRow int) (_ *Source, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a readable XLSX file: %w", name, err)
 	}
-	s := &Source{name: name, zf: zf, dateFmt: map[int]bool{}}
+	s := &Source{name: name, zf: zf, lim: lim}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	parts := map[string]*zip.File{}
-	for _, f := range zf.File {
-		parts[strings.TrimPrefix(f.Name, "/")] = f
-	}
-	wbPath, err := workbookPath(parts)
+	parts := partReader(zf.File)
+	wbPath, err := parts.workbookPath()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	sheets, rels, err := readWorkbook(parts, wbPath)
+	wb, err := parts.readWorkbook(wbPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(sheets) == 0 {
+	if len(wb.sheets) == 0 {
 		return nil, fmt.Errorf("%s: the workbook has no worksheets", name)
 	}
-	chosen, err := pickSheet(sheets, sheet)
+	chosen, err := pickSheet(wb.sheets, o.Sheet)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	s.sheet = chosen.name
-	if s.book, err = openSmallParts(zf, parts); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if props, err := s.book.GetWorkbookProps(); err == nil && props.Date1904 != nil {
-		s.date1904 = *props.Date1904
-	}
-	if sstPath := rels.ofType("sharedStrings"); sstPath != "" {
-		if f := parts[sstPath]; f != nil {
-			rc, err := f.Open()
-			if err != nil {
-				return nil, fmt.Errorf("%s: shared strings: %w", name, err)
-			}
-			s.sst, err = readSharedStrings(rc, "")
-			rc.Close()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
+	s.date1904 = wb.date1904
+	if p := wb.rels.styles; p != "" && parts.get(p) != nil {
+		if s.styles, err = parts.readStyles(p); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	sf := parts[chosen.part]
+	if p := wb.rels.sharedStrings; p != "" && parts.get(p) != nil {
+		rc, err := parts.get(p).Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: shared strings: %w", name, err)
+		}
+		s.sst, err = readSharedStrings(&partData{r: rc, part: p}, o.TempDir, lim.cell)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, partErr(p, err))
+		}
+	}
+	sf := parts.get(chosen.part)
 	if sf == nil {
-		return nil, fmt.Errorf("%s: worksheet %q is missing from the file (%s)", name, chosen.name, chosen.part)
+		return nil, fmt.Errorf("%s: worksheet %s is missing from the file (%s)", name, quoteShort(chosen.name), quoteShort(chosen.part))
 	}
 	if s.sheetRC, err = sf.Open(); err != nil {
 		return nil, fmt.Errorf("%s[%s]: %w", name, s.sheet, err)
 	}
 	s.size = int64(sf.UncompressedSize64)
-	s.counter = &countingReader{r: s.sheetRC}
-	s.rows = newSheetReader(s.counter)
-	if err := s.readHeader(headerRow); err != nil {
+	s.counter = &countingReader{r: &partData{r: s.sheetRC, part: chosen.part}}
+	s.rows = newSheetReader(s.counter, lim)
+	if err := s.readHeader(o.HeaderRow); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -164,129 +213,6 @@ func checkMagic(path string) error {
 	return errors.New("not an XLSX file (it is not a zip package)")
 }
 
-// openSmallParts gives excelize the package without worksheets and shared
-// strings: all it is asked for are styles and workbook properties.
-func openSmallParts(zf *zip.ReadCloser, parts map[string]*zip.File) (*excelize.File, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range zf.File {
-		n := strings.TrimPrefix(f.Name, "/")
-		if strings.HasPrefix(n, "xl/worksheets/") || strings.HasSuffix(n, "sharedStrings.xml") {
-			continue
-		}
-		if err := zw.Copy(f); err != nil {
-			return nil, err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	book, err := excelize.OpenReader(&buf)
-	if err != nil {
-		if errors.Is(err, excelize.ErrWorkbookFileFormat) || errors.Is(err, excelize.ErrWorkbookPassword) {
-			return nil, errors.New("the workbook is encrypted or not an XLSX file")
-		}
-		return nil, fmt.Errorf("reading the workbook: %w", err)
-	}
-	return book, nil
-}
-
-type sheetRef struct{ name, part string }
-
-type relations map[string]relation // id → relation
-
-type relation struct{ typ, target string }
-
-func (r relations) ofType(suffix string) string {
-	for _, rel := range r {
-		if strings.HasSuffix(rel.typ, "/"+suffix) {
-			return rel.target
-		}
-	}
-	return ""
-}
-
-func workbookPath(parts map[string]*zip.File) (string, error) {
-	rels, err := readRels(parts, "_rels/.rels", "")
-	if err != nil {
-		return "", err
-	}
-	if p := rels.ofType("officeDocument"); p != "" {
-		return p, nil
-	}
-	if parts["xl/workbook.xml"] != nil {
-		return "xl/workbook.xml", nil
-	}
-	return "", errors.New("not an XLSX file: no workbook part")
-}
-
-func readXML(parts map[string]*zip.File, name string, v any) error {
-	f := parts[name]
-	if f == nil {
-		return fmt.Errorf("part %s is missing", name)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if err := xml.NewDecoder(rc).Decode(v); err != nil {
-		return fmt.Errorf("part %s: %w", name, err)
-	}
-	return nil
-}
-
-// readRels reads a relationships part; targets are resolved against base.
-func readRels(parts map[string]*zip.File, name, base string) (relations, error) {
-	var doc struct {
-		Rel []struct {
-			ID     string `xml:"Id,attr"`
-			Type   string `xml:"Type,attr"`
-			Target string `xml:"Target,attr"`
-		} `xml:"Relationship"`
-	}
-	if err := readXML(parts, name, &doc); err != nil {
-		return nil, err
-	}
-	out := relations{}
-	for _, r := range doc.Rel {
-		t := r.Target
-		if strings.HasPrefix(t, "/") {
-			t = strings.TrimPrefix(t, "/")
-		} else {
-			t = path.Join(base, t)
-		}
-		out[r.ID] = relation{typ: r.Type, target: t}
-	}
-	return out, nil
-}
-
-func readWorkbook(parts map[string]*zip.File, wbPath string) ([]sheetRef, relations, error) {
-	var doc struct {
-		Sheets []struct {
-			Name string `xml:"name,attr"`
-			ID   string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
-		} `xml:"sheets>sheet"`
-	}
-	if err := readXML(parts, wbPath, &doc); err != nil {
-		return nil, nil, err
-	}
-	dir := path.Dir(wbPath)
-	rels, err := readRels(parts, path.Join(dir, "_rels", path.Base(wbPath)+".rels"), dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	var out []sheetRef
-	for _, sh := range doc.Sheets {
-		rel, ok := rels[sh.ID]
-		if !ok || !strings.HasSuffix(rel.typ, "/worksheet") {
-			continue // chart sheets and dialog sheets hold no rows
-		}
-		out = append(out, sheetRef{name: sh.Name, part: rel.target})
-	}
-	return out, rels, nil
-}
-
 func pickSheet(sheets []sheetRef, want string) (sheetRef, error) {
 	if want == "" {
 		return sheets[0], nil
@@ -299,11 +225,16 @@ func pickSheet(sheets []sheetRef, want string) (sheetRef, error) {
 	if n, err := strconv.Atoi(want); err == nil && n >= 1 && n <= len(sheets) {
 		return sheets[n-1], nil
 	}
-	names := make([]string, len(sheets))
+	const most = 20 // a message names sheets, it does not list thousands
+	var names []string
 	for i, s := range sheets {
-		names[i] = strconv.Quote(s.name)
+		if i == most {
+			names = append(names, fmt.Sprintf("and %d more", len(sheets)-most))
+			break
+		}
+		names = append(names, quoteShort(s.name))
 	}
-	return sheetRef{}, fmt.Errorf("no sheet %q (the sheets are %s)", want, strings.Join(names, ", "))
+	return sheetRef{}, fmt.Errorf("no sheet %s (the sheets are %s)", quoteShort(want), strings.Join(names, ", "))
 }
 
 func (s *Source) origin(row int) msg.Origin {
@@ -312,7 +243,7 @@ func (s *Source) origin(row int) msg.Origin {
 
 func (s *Source) readHeader(headerRow int) error {
 	for {
-		row, cells, err := s.rows.next()
+		row, cells, bad, err := s.rows.next()
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s[%s]: no header: row %d is empty and no row follows", s.name, s.sheet, headerRow)
 		}
@@ -325,10 +256,20 @@ func (s *Source) readHeader(headerRow int) error {
 		if row > headerRow {
 			return fmt.Errorf("%s[%s]:%d: the header row is empty", s.name, s.sheet, headerRow)
 		}
+		if bad != nil {
+			return fmt.Errorf("%s[%s]:%d: header: %w", s.name, s.sheet, row, bad)
+		}
 		s.header = map[int]string{}
 		seen := map[string]int{}
 		for _, c := range cells {
-			v, err := s.value(c)
+			v, size, err := s.sized(c, s.lim.cell)
+			var cut *cutError
+			if errors.As(err, &cut) {
+				err = &CellTooLongError{Cell: columnName(c.col) + strconv.Itoa(row), Size: size, Limit: s.lim.cell}
+				if size <= int64(s.lim.cell) {
+					err = &RowTooLongError{Size: size, Limit: s.lim.row} // at least
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("%s[%s]:%d: header: %w", s.name, s.sheet, row, err)
 			}
@@ -337,14 +278,26 @@ func (s *Source) readHeader(headerRow int) error {
 				continue
 			}
 			if prev, dup := seen[h]; dup {
-				return fmt.Errorf("%s[%s]:%d: header: column %q appears twice (%s and %s)", s.name, s.sheet, row, h, columnName(prev), columnName(c.col))
+				return fmt.Errorf("%s[%s]:%d: header: column %s appears twice (%s and %s)", s.name, s.sheet, row, quoteShort(h), columnName(prev), columnName(c.col))
 			}
 			seen[h] = c.col
 			s.header[c.col] = h
 		}
+		cols := make([]int, 0, len(s.header))
+		for c := range s.header {
+			cols = append(cols, c)
+		}
+		sort.Ints(cols)
+		for _, c := range cols {
+			s.columns = append(s.columns, s.header[c])
+		}
 		return nil
 	}
 }
+
+// Columns returns the header row's names, in column order
+// (extract.Columns).
+func (s *Source) Columns() []string { return s.columns }
 
 // Next returns the next non-empty row.
 func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
@@ -354,7 +307,7 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	if s.done {
 		return nil, io.EOF
 	}
-	row, cells, err := s.rows.next()
+	row, cells, bad, err := s.rows.next()
 	if errors.Is(err, io.EOF) {
 		s.done = true
 		io.Copy(io.Discard, s.counter) // the sheet's tail, so progress ends at 100%
@@ -367,26 +320,84 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	}
 	origin := s.origin(row)
 	rec := &msg.Record{Origin: origin, Fields: make(map[string]any, len(cells))}
+	var total int64 // the row's bytes, shared strings as the strings
 	for _, c := range cells {
+		ref := columnName(c.col) + strconv.Itoa(row)
 		h, ok := s.header[c.col]
-		v, err := s.value(c)
-		if err != nil {
-			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("cell %s%d: %w", columnName(c.col), row, err)}
+		// Past the row's limit, only the start of each string is read.
+		most := s.lim.cell
+		if total > int64(s.lim.row) {
+			most = keepBytes
 		}
-		if v == nil {
+		v, size, err := s.sized(c, most)
+		total += size
+		var cut *cutError
+		switch {
+		case errors.As(err, &cut):
+			if size > int64(s.lim.cell) && bad == nil {
+				bad = &CellTooLongError{Cell: ref, Column: h, Size: size, Limit: s.lim.cell}
+			}
+			v = cut.text + "…"
+		case err != nil:
+			if bad == nil {
+				bad = fmt.Errorf("cell %s: %w", ref, err)
+			}
+			v = c.v // what the cell holds, for the record
+		}
+		if str, isStr := v.(string); isStr && cut == nil && total > int64(s.lim.row) && len(str) > keepBytes {
+			v = cutText(str) + "…" // the record is cut from where the row went over
+		}
+		if v == nil || v == "" {
 			continue
 		}
 		if !ok {
-			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead,
-				Err: fmt.Errorf("cell %s%d has a value but its column has no header", columnName(c.col), row)}
+			if bad == nil {
+				bad = fmt.Errorf("cell %s has a value but its column has no header", ref)
+			}
+			continue
 		}
 		rec.Fields[h] = v
+	}
+	if bad == nil && total > int64(s.lim.row) {
+		bad = &RowTooLongError{Size: total, Limit: s.lim.row}
+	}
+	if bad != nil {
+		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: &RowError{Fields: rec.Fields, Err: bad}}
 	}
 	return rec, nil
 }
 
-// value converts a stored cell to a record value; nil for an empty one.
-func (s *Source) value(c cell) (any, error) {
+// sized is value with the value's size in bytes: a shared string's, not
+// its index's.
+func (s *Source) sized(c cell, most int) (any, int64, error) {
+	v, err := s.value(c, most)
+	var cut *cutError
+	switch {
+	case errors.As(err, &cut):
+		return nil, cut.size, err
+	case c.typ == "s":
+		if str, ok := v.(string); ok {
+			return v, int64(len(str)), err
+		}
+	}
+	return v, c.size, err
+}
+
+// cutError is a value over a limit: the row fails and its record keeps the
+// value's start.
+type cutError struct {
+	text string // the start
+	size int64  // the value's bytes, all of them
+}
+
+func (e *cutError) Error() string { return fmt.Sprintf("a value of %s", byteSize(e.size)) }
+
+// value converts a stored cell to a record value; nil for an empty one. A
+// string over most bytes (or a cell the sheet reader cut) is a *cutError.
+func (s *Source) value(c cell, most int) (any, error) {
+	if c.cut {
+		return nil, &cutError{text: c.v, size: c.size}
+	}
 	switch c.typ {
 	case "s":
 		if c.v == "" {
@@ -394,19 +405,31 @@ func (s *Source) value(c cell) (any, error) {
 		}
 		i, err := strconv.Atoi(strings.TrimSpace(c.v))
 		if err != nil {
-			return nil, fmt.Errorf("shared string index %q", c.v)
+			return nil, fmt.Errorf("shared string index %s", quoteShort(c.v))
 		}
 		if s.sst == nil {
 			return nil, errors.New("the workbook has no shared strings")
 		}
-		v, err := s.sst.get(i)
-		if err != nil || v == "" {
+		ss, err := s.sst.get(i, most)
+		if err != nil {
 			return nil, err
 		}
-		return v, nil
+		if ss.cut {
+			return nil, &cutError{text: ss.text, size: ss.size}
+		}
+		if ss.text == "" {
+			return nil, nil
+		}
+		if !utf8.ValidString(ss.text) {
+			return nil, errors.New("text is not valid UTF-8")
+		}
+		return ss.text, nil
 	case "str", "inlineStr", "e":
 		if c.v == "" {
 			return nil, nil
+		}
+		if !utf8.ValidString(c.v) {
+			return nil, errors.New("text is not valid UTF-8")
 		}
 		return c.v, nil
 	case "b":
@@ -416,23 +439,23 @@ func (s *Source) value(c cell) (any, error) {
 		case "0", "false", "FALSE":
 			return false, nil
 		}
-		return nil, fmt.Errorf("boolean cell holds %q", c.v)
+		return nil, fmt.Errorf("boolean cell holds %s", quoteShort(c.v))
 	case "d":
 		for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(l, c.v); err == nil {
 				return t.UTC(), nil
 			}
 		}
-		return nil, fmt.Errorf("date cell holds %q", c.v)
+		return nil, fmt.Errorf("date cell holds %s", quoteShort(c.v))
 	default: // "n", or no type: a number
 		if strings.TrimSpace(c.v) == "" {
 			return nil, nil
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(c.v), 64)
 		if err != nil {
-			return nil, fmt.Errorf("number cell holds %q", c.v)
+			return nil, fmt.Errorf("number cell holds %s", quoteShort(c.v))
 		}
-		if s.isDate(c.style) {
+		if s.styles.isDate(c.style) {
 			t, ok := serialTime(f, s.date1904)
 			if !ok {
 				return nil, fmt.Errorf("date cell holds %v, out of Excel's date range", f)
@@ -444,26 +467,6 @@ func (s *Source) value(c cell) (any, error) {
 		}
 		return f, nil
 	}
-}
-
-// isDate reports whether a cell style formats numbers as dates or times.
-func (s *Source) isDate(style int) bool {
-	if style == 0 {
-		return false
-	}
-	d, ok := s.dateFmt[style]
-	if ok {
-		return d
-	}
-	st, err := s.book.GetStyle(style)
-	if err == nil && st != nil {
-		d = builtinDate[st.NumFmt]
-		if st.CustomNumFmt != nil {
-			d = isDateFormat(*st.CustomNumFmt)
-		}
-	}
-	s.dateFmt[style] = d
-	return d
 }
 
 func toText(v any) string {
@@ -497,9 +500,6 @@ func (s *Source) Close() error {
 		s.sheetRC.Close()
 	}
 	s.sst.close()
-	if s.book != nil {
-		s.book.Close()
-	}
 	if s.zf != nil {
 		return s.zf.Close()
 	}
@@ -515,4 +515,56 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// RowError is a row that failed to read, with what could be read of it:
+// the record for the failures file. Its values over a limit are cut to
+// their first KiB (less when the limit is lower) and marked with a trailing
+// "…"; a cell that could not be converted is its text as stored.
+type RowError struct {
+	Fields map[string]any
+	Err    error // the row's first problem: *CellTooLongError, *RowTooLongError, …
+}
+
+func (e *RowError) Error() string { return e.Err.Error() }
+
+// JSON is Fields as a JSON object, for the failure's record (msg.Error.Raw
+// on main); nil if it has none.
+func (e *RowError) JSON() []byte {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(e.Fields)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+func (e *RowError) Unwrap() error { return e.Err }
+
+// CellTooLongError is a cell whose value is over source.max_cell_bytes.
+type CellTooLongError struct {
+	Cell   string // "F2"
+	Column string // its header; "" when it has none
+	Size   int64  // the value's bytes
+	Limit  int
+}
+
+func (e *CellTooLongError) Error() string {
+	col := ""
+	if e.Column != "" {
+		col = " (" + quoteShort(e.Column) + ")"
+	}
+	return fmt.Sprintf("cell %s%s holds %s, over the %s limit (source.max_cell_bytes)", e.Cell, col, byteSize(e.Size), byteSize(int64(e.Limit)))
+}
+
+// RowTooLongError is a row whose values together are over
+// source.max_record_bytes.
+type RowTooLongError struct {
+	Size  int64 // the row's bytes
+	Limit int
+}
+
+func (e *RowTooLongError) Error() string {
+	return fmt.Sprintf("the row's values are %s, over the %s limit (source.max_record_bytes)", byteSize(e.Size), byteSize(int64(e.Limit)))
 }

@@ -234,9 +234,9 @@ func FuzzSheetReader(f *testing.F) {
 	f.Add(`<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData>`)
 	f.Add(`<sheetData><row><c><is><t>x</t></is></c><c r="ZZZZ1"/></row>`)
 	f.Fuzz(func(t *testing.T, xmlText string) {
-		r := newSheetReader(stringsReader(xmlText))
+		r := newSheetReader(stringsReader(xmlText), limits{cell: 64, row: 256})
 		for i := 0; i < 1000; i++ {
-			if _, _, err := r.next(); err != nil {
+			if _, _, _, err := r.next(); err != nil {
 				return
 			}
 		}
@@ -256,7 +256,7 @@ func FuzzCellValue(f *testing.F) {
 		f.Add(typ, "45352.5", 1)
 	}
 	f.Fuzz(func(t *testing.T, typ, v string, style int) {
-		out, err := s.value(cell{col: 1, typ: typ, style: style % 8, v: v, has: true})
+		out, err := s.value(cell{col: 1, typ: typ, style: style % 8, v: v, has: true, size: int64(len(v))}, DefaultMaxCell)
 		if err != nil {
 			return
 		}
@@ -273,16 +273,16 @@ func TestLargeSharedStringTableSpills(t *testing.T) {
 		fmt.Fprintf(&b, `<si><t>string number %d with some padding to make it longer</t></si>`, i)
 	}
 	b.WriteString(`</sst>`)
-	sst, err := readSharedStrings(strings.NewReader(b.String()), t.TempDir())
+	sst, err := readSharedStrings(strings.NewReader(b.String()), t.TempDir(), DefaultMaxCell)
 	require.NoError(t, err)
 	defer sst.close()
-	require.NotNil(t, sst.file, "past the memory bound, strings go to a file")
+	require.NotNil(t, sst.data, "past the memory bound, strings go to a file")
 	assert.Equal(t, 400_000, sst.len())
 	for _, i := range []int{0, 150_000, 399_999} {
-		s, err := sst.get(i)
+		s, err := sst.get(i, DefaultMaxCell)
 		require.NoError(t, err)
-		assert.Equal(t, fmt.Sprintf("string number %d with some padding to make it longer", i), s)
+		assert.Equal(t, fmt.Sprintf("string number %d with some padding to make it longer", i), s.text)
 	}
-	_, err = sst.get(400_000)
+	_, err = sst.get(400_000, DefaultMaxCell)
 	assert.Error(t, err)
 }
