@@ -18,6 +18,57 @@ type Section struct {
 	File string     // job file, for error messages
 	Node *yaml.Node // the mapping node; nil when the job gave none
 	Dir  string     // directory relative paths are resolved against
+	// Vars are the environment variables each key's value was read from
+	// (dotted keys: "retry.max_attempts"), to name them in messages —
+	// never their values.
+	Vars map[string][]string
+}
+
+// VarsIn lists, per dotted key below node, the ${VAR} names its value uses.
+// Call it before Expand.
+func VarsIn(node *yaml.Node) map[string][]string {
+	out := map[string][]string{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i].Value, n.Content[i+1]
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			if v.Kind == yaml.ScalarNode {
+				if names := varNames(v.Value); len(names) > 0 {
+					out[k] = names
+				}
+				continue
+			}
+			walk(v, k)
+		}
+	}
+	walk(node, "")
+	return out
+}
+
+// varNames are the names of the ${VAR} references in s.
+func varNames(s string) []string {
+	var names []string
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			return names
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return names
+		}
+		name, _, _ := strings.Cut(s[i+2:i+end], ":-")
+		if validName(name) {
+			names = append(names, "$"+name)
+		}
+		s = s[i+end+1:]
+	}
 }
 
 // Pos names a place in a job file: FILE:LINE, or "--set" for a value given

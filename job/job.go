@@ -69,6 +69,14 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 			return nil, err
 		}
 	}
+	// Which variables the connectors' keys come from, before they are
+	// read: a refused credential is then named by its variable.
+	vars := map[string]map[string][]string{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k := root.Content[i].Value; k == "source" || k == "sink" {
+			vars[k] = config.VarsIn(root.Content[i+1])
+		}
+	}
 	if err := config.Expand(path, root, lookup); err != nil {
 		return nil, err
 	}
@@ -80,10 +88,10 @@ func Load(path string, sets []string, lookup func(string) (string, bool)) (*Job,
 		k, v := root.Content[i], root.Content[i+1]
 		switch k.Value {
 		case "source":
-			j.Source = config.Section{File: path, Node: v, Dir: j.Dir}
+			j.Source = config.Section{File: path, Node: v, Dir: j.Dir, Vars: vars["source"]}
 			j.SourceKind = kindOf(v)
 		case "sink":
-			j.Sink = config.Section{File: path, Node: v, Dir: j.Dir}
+			j.Sink = config.Section{File: path, Node: v, Dir: j.Dir, Vars: vars["sink"]}
 			j.SinkKind = kindOf(v)
 		case "mapping":
 			j.Mapping = v.Value

@@ -79,6 +79,13 @@ type Paced interface {
 	Pacer() *transport.Pacer
 }
 
+// Prober is implemented by sinks that can tell, without writing anything,
+// whether their endpoint is reachable and takes the credentials: what it
+// found, or the error every request would meet.
+type Prober interface {
+	Probe(ctx context.Context) (string, error)
+}
+
 // UpdatesByKey is implemented by sinks whose write replaces the record its
 // route names (a PUT by id): sending a changed record again updates it, it
 // does not duplicate it.

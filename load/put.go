@@ -32,6 +32,35 @@ type Put struct {
 	// as NOT_APPLIED with why; an error is the attempt's failure (a read
 	// back that did not get through is worth another attempt).
 	Verify func(ctx context.Context, it *msg.Item, sent, answer []byte) (applied bool, why string, err error)
+	// ProbePath is a harmless read (GET) that shows the endpoint is there
+	// and takes the credentials, for check: e.g. a record that does not
+	// exist, which the vendor answers 404 in its own words.
+	ProbePath string
+}
+
+// Probe reads ProbePath once.
+func (p *Put) Probe(ctx context.Context) (string, error) {
+	if p.ProbePath == "" {
+		return "not probed (this sink has no harmless read)", nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Base+p.ProbePath, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	e := p.Client.StatusError(resp)
+	switch {
+	case e == nil:
+		return fmt.Sprintf("GET %s answered %d: reachable, credentials accepted", p.ProbePath, resp.Status), nil
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		return "", &transport.FatalError{Service: p.Client.Pacer.Service(), Count: 1, Last: e}
+	case resp.Status == http.StatusNotFound && e.Code != "HTTP 404":
+		return fmt.Sprintf("GET %s answered 404 in the vendor's words (%s): reachable, credentials accepted", p.ProbePath, e.Code), nil
+	}
+	return "", e
 }
 
 // NotApplied is the code of an update the vendor accepted but did not

@@ -124,6 +124,9 @@ func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) 
 		return nil, err
 	}
 	defer src.Close()
+	if err := CheckColumns(src, prog, opts.Log); err != nil {
+		return nil, err
+	}
 	items := make(chan *msg.Item, 1024)
 	produce := func(ctx context.Context) error { return r.readAndMap(ctx, drain, src, items) }
 	return r.execute(ctx, drain, started, src, produce, items)
@@ -175,6 +178,25 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 	return r.execute(ctx, drain, started, nil, produce, items)
 }
 
+// CheckColumns checks the mapping's row.X against the columns the source
+// knows before reading (a header, a schema, a vendor's record type): a typo
+// would read nothing on every record, silently. Columns nothing reads are a
+// hint, logged.
+func CheckColumns(src extract.Source, prog *transform.Program, log *slog.Logger) error {
+	c, ok := src.(extract.Columns)
+	if !ok {
+		return nil
+	}
+	errs, unread := prog.CheckColumns(c.Columns())
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if h := transform.UnreadHint(unread); h != "" && log != nil {
+		log.Info(h)
+	}
+	return nil
+}
+
 // workDir is where a run keeps its scratch files (the spill): beside a
 // file ledger, else the system's temporary directory.
 func (r *run) workDir() string {
@@ -198,6 +220,12 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 	var sink load.Sink
 	var err error
 	if r.opts.DryRun {
+		// The sink section is checked as a run would (nothing is sent).
+		s, err := load.Open(ctx, j.SinkKind, j.Sink, load.Env{Schema: r.prog.Schema, ResolveURL: func(string) (string, error) { return "http://dry-run.invalid", nil }})
+		if err != nil {
+			return nil, err
+		}
+		s.Close()
 		ds, err := newDryStore(j.SourceKind)
 		if err != nil {
 			return nil, err

@@ -17,14 +17,31 @@ func (r *Running) Resolve(kind, raw string) (string, error) {
 	return r.VendorURL(kind), nil
 }
 
-// Lazy starts, on first use, one in-process server with every vendor fake,
-// configured with the job's own credentials, so that a job with url:
-// sandbox runs as it would against the vendor.
+// Credentials the in-process fakes expect (and `msgmigrate sandbox` by
+// default): the examples' defaults. A job that sends others is refused, as
+// the vendor would refuse it — so an auth failure can be rehearsed.
+const (
+	User     = "sandbox"
+	Password = "sandbox"
+)
+
+// DefaultConfig is every fake, expecting the default credentials, with
+// messages to migrate (the same in every process).
+func DefaultConfig(messages int) Config {
+	return Config{
+		MyKaarma:    MyKaarmaConfig{Username: User, Password: Password},
+		Gorgias:     GorgiasConfig{Email: "ops@shop.example", APIKey: Password, Messages: messages},
+		Tracezilla:  TracezillaConfig{Token: Password, Messages: messages},
+		SuperOffice: SuperOfficeConfig{Ticket: Password, AppToken: Password, Token: Password, Messages: messages},
+		EziManager:  EziManagerConfig{Email: "ops@store.example", Password: Password, Messages: messages},
+	}
+}
+
+// Lazy starts, on first use, one in-process server with every vendor fake
+// (DefaultConfig unless Config is set), so that a job with url: sandbox
+// runs as it would against the vendor.
 type Lazy struct {
-	Config Config
-	// Value returns a key of the job's section of a connector kind ("" when
-	// the job has no such section): the fakes expect the job's credentials.
-	Value func(kind, key string) string
+	Config *Config
 
 	mu      sync.Mutex
 	running *Running
@@ -38,21 +55,9 @@ func (l *Lazy) Resolve(kind, raw string) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.running == nil {
-		cfg := l.Config
-		val := l.Value
-		if val == nil {
-			val = func(string, string) string { return "" }
-		}
-		cfg.MyKaarma.Username, cfg.MyKaarma.Password = val("mykaarma", "username"), val("mykaarma", "password")
-		cfg.Gorgias.Email, cfg.Gorgias.APIKey = val("gorgias", "username"), val("gorgias", "api_key")
-		cfg.Tracezilla.Token = val("tracezilla", "token")
-		cfg.SuperOffice.Token, cfg.SuperOffice.Ticket, cfg.SuperOffice.AppToken = val("superoffice", "token"), val("superoffice", "ticket"), val("superoffice", "app_token")
-		cfg.EziManager.Email, cfg.EziManager.Password = val("ezimanager", "email"), val("ezimanager", "password")
-		// Something to migrate in a demo: the same messages in every process.
-		for _, n := range []*int{&cfg.Gorgias.Messages, &cfg.Tracezilla.Messages, &cfg.SuperOffice.Messages, &cfg.EziManager.Messages} {
-			if *n == 0 {
-				*n = 500
-			}
+		cfg := DefaultConfig(500)
+		if l.Config != nil {
+			cfg = *l.Config
 		}
 		l.running = Start(cfg)
 	}

@@ -198,6 +198,9 @@ func (e *FatalError) Error() string {
 	if what == "" {
 		what = "answered the same fatal way"
 	}
+	if e.Count <= 1 {
+		return fmt.Sprintf("%s %s: %v", e.Service, what, e.Last)
+	}
 	return fmt.Sprintf("%s %s %d times in a row: %v", e.Service, what, e.Count, e.Last)
 }
 

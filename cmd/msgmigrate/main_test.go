@@ -58,7 +58,7 @@ func TestExitCodes(t *testing.T) {
 		"1,3f2b8c1e-6d4a-4f0e-9b7a-1c2d3e4f5a6b,0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b,sms,inbound,2024-01-01T00:00:00Z,,,hi,,,\n" +
 		"2,3f2b8c1e-6d4a-4f0e-9b7a-1c2d3e4f5a6b,0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b,sms,inbound,yesterday,,,hi,,,\n"
 	write(t, dir, "m.csv", csv)
-	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: sandbox, password: sandbox}\n")
 	code, out, _ := run(t, "run", job, "--no-progress")
 	assert.Equal(t, 2, code, "finished with failed records")
 	assert.Contains(t, out, "failed: 0 read, 1 map, 0 load")
@@ -81,7 +81,7 @@ func TestExitCodes(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errs, env+":3: environment variable NO_SUCH_VAR_FOR_TEST is not set")
 
-	unknown := write(t, dir, "kind.yaml", "source: {kind: xml, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	unknown := write(t, dir, "kind.yaml", "source: {kind: xml, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: sandbox, password: sandbox}\n")
 	code, _, errs = run(t, "run", unknown)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errs, `unknown source kind "xml" (known: csv, `)

@@ -188,7 +188,7 @@ fields:
   receivedOn: date(row.received, "02/01/2006 15:04")
   messageAttributes.body: row.text
 `)
-	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: m.yaml\ntimezone: Europe/Berlin\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: m.yaml\ntimezone: Europe/Berlin\nsink: {kind: mykaarma, url: sandbox, username: sandbox, password: sandbox}\n")
 	code, out, errs := run(t, "preview", job, "-n", "1")
 	require.Equal(t, 0, code, errs)
 	assert.Contains(t, out, `"sentOn": "2024-03-01T09:15:00.000Z"`, "10:15 in Berlin in winter")
@@ -201,7 +201,7 @@ func TestValidateLookupMiss(t *testing.T) {
 	write(t, dir, "customers.csv", "email,uuid\nann@example.com,C-1\n")
 	write(t, dir, "m.yaml", userMapping)
 	write(t, dir, "m.csv", "id,dept,email,text\n1,D,ann@example.com,hi\n2,D,cy@example.com,hi\n")
-	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: m.yaml\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: m.yaml\nsink: {kind: mykaarma, url: sandbox, username: sandbox, password: sandbox}\n")
 	code, out, _ := run(t, "validate", job)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, out, `m.csv:3: route.customer: no value (the route parameter is empty): lookup("customers", "cy@example.com"): no such key in table customers (customers.csv)`)

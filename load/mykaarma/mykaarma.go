@@ -80,6 +80,30 @@ func (s *Sink) Options() load.Options { return s.opts }
 // Pacer is the pacer every request goes through.
 func (s *Sink) Pacer() *transport.Pacer { return s.client.Pacer }
 
+// Probe sends an empty batch to an all-zero route: nothing is written, and
+// the answer tells whether the URL is the endpoint's and the credentials
+// are taken.
+func (s *Sink) Probe(ctx context.Context) (string, error) {
+	const zero = "00000000-0000-0000-0000-000000000000"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.base.String()+api.Path(zero, zero), strings.NewReader(envelopeHead+"]}"))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	if resp.OK() {
+		return fmt.Sprintf("%s answered %d to an empty batch: reachable, credentials accepted", s.base.Redacted(), resp.Status), nil
+	}
+	e := s.classify(s.client.StatusError(resp))
+	if e.Class == transport.Fatal {
+		return "", &transport.FatalError{Service: s.client.Pacer.Service(), Count: 1, Last: e}
+	}
+	return fmt.Sprintf("%s answered HTTP %d %s to an empty batch: reachable, credentials accepted", s.base.Redacted(), resp.Status, e.Code), nil
+}
+
 // Close releases idle connections.
 func (s *Sink) Close() error {
 	s.client.CloseIdleConnections()

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/internal/gen"
+	"github.com/msgmigrate/msgmigrate/sandbox"
+)
+
+// messagesJob writes n generated messages and a job sending them to url.
+func messagesJob(t *testing.T, n int, sink string) (dir, job string) {
+	t.Helper()
+	dir = t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "m.csv"))
+	require.NoError(t, err)
+	require.NoError(t, gen.WriteCSV(f, gen.Spec{Rows: n, Routes: 50, Seed: 3}))
+	f.Close()
+	job = write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: builtin:csv-to-mykaarma\nsink: "+sink+"\n")
+	return dir, job
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// A wrong password: the run stops after about one request per worker (a
+// lockout risk on a real API), says 401, names the variable to fix, and
+// leaves every record unsent for the run after the fix.
+func TestAWrongPasswordStopsTheRunAndNamesTheVariable(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "right"}})
+	defer fake.Close()
+	t.Setenv("TEST_MM_PASSWORD", "wrong")
+	_, job := messagesJob(t, 2000, fmt.Sprintf("{kind: mykaarma, url: %s, username: u, password: '${TEST_MM_PASSWORD}', concurrency: 8}", fake.MyKaarmaURL()))
+	code, out, errs := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "sink mykaarma refused the credentials 3 times in a row")
+	assert.Contains(t, errs, "HTTP 401")
+	assert.Contains(t, errs, "check sink.password (from $TEST_MM_PASSWORD)")
+	assert.NotContains(t, errs+out, "wrong", "the password is never shown")
+	assert.Contains(t, out, "failed in")
+	assert.Contains(t, out, "failed 0 · unsent 2000")
+	assert.LessOrEqual(t, fake.MyKaarma.Stats.Requests.Load(), int64(8+2), "not a budget's worth of 401s")
+
+	// check says the same in a second, sending nothing.
+	code, out, errs = run(t, "check", job)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "source csv: ok")
+	assert.Contains(t, errs, "refused the credentials")
+	assert.Contains(t, errs, "$TEST_MM_PASSWORD")
+	assert.Zero(t, fake.MyKaarma.Unique())
+
+	t.Setenv("TEST_MM_PASSWORD", "right")
+	code, out, _ = run(t, "check", job)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "sink mykaarma: ok")
+	code, out, _ = run(t, "run", job, "--no-progress")
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "loaded 2000")
+}
+
+// A URL that misses the API's path: a plain 404 from every request. The run
+// stops naming the URL, instead of failing every record as NOT_FOUND.
+func TestAWrongURLStopsTheRunNamingIt(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+	defer fake.Close()
+	dir, job := messagesJob(t, 500, fmt.Sprintf("{kind: mykaarma, url: %s, username: u, password: p}", fake.URL()))
+	code, out, errs := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "has no such endpoint (check the URL)")
+	assert.Contains(t, errs, fake.URL()+"/department/")
+	assert.Contains(t, out, "failed 0 · unsent 500")
+	assert.NoFileExists(t, filepath.Join(dir, ".msgmigrate", "job.failures.jsonl"), "no record is blamed")
+}
+
+// Nothing listens: the run stops at once, saying so — not after a minute of
+// silent retries.
+func TestARefusedConnectionStopsTheRun(t *testing.T) {
+	_, job := messagesJob(t, 100, "{kind: mykaarma, url: 'http://"+closedPort(t)+"/communications', username: u, password: p}")
+	code, _, errs := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "sink mykaarma refused the connection")
+}
+
+// An unreachable vendor source ends the run with exit 1 and a summary that
+// does not say "completed".
+func TestAnUnreachableSourceStopsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	job := write(t, dir, "job.yaml", "source: {kind: gorgias, url: 'http://"+closedPort(t)+"/api', username: ops@shop.example, api_key: k}\n"+
+		"mapping: builtin:gorgias-to-mykaarma\nsink: {kind: jsonl, path: out.jsonl}\nlookups:\n"+
+		"  customers: {file: c.csv, key: email, value: customer_uuid}\n  users: {file: c.csv, key: email, value: customer_uuid}\n"+
+		"  departments: {file: c.csv, key: email, value: customer_uuid}\n")
+	write(t, dir, "c.csv", "email,customer_uuid\n")
+	code, out, errs := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code, out+errs)
+	assert.Contains(t, errs, "refused the connection")
+	assert.NotContains(t, out, "completed")
+}
+
+func TestShardFlags(t *testing.T) {
+	_, job := messagesJob(t, 10, "{kind: jsonl, path: out.jsonl}")
+	os.Unsetenv("JOB_COMPLETION_INDEX")
+	os.Unsetenv("CLOUD_RUN_TASK_INDEX")
+	code, _, errs := run(t, "run", job, "--shard", "auto/4")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "neither JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) nor CLOUD_RUN_TASK_INDEX (Cloud Run) is set")
+	t.Setenv("JOB_COMPLETION_INDEX", "7")
+	code, _, errs = run(t, "run", job, "--shard", "auto/4")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `JOB_COMPLETION_INDEX="7" is not an index from 0 to 3`)
+	code, _, errs = run(t, "run", job, "--shard", "4/4")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "the index must be from 0 to 3")
+	t.Setenv("MSGMIGRATE_PARALLELISM", "zero")
+	code, _, errs = run(t, "run", job, "--shard", "1/4")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `MSGMIGRATE_PARALLELISM="zero"`)
+}
+
+// validate and --dry-run check the sink section as a run would; a bad
+// --set is named as such.
+func TestTheSinkSectionIsCheckedBeforeARun(t *testing.T) {
+	_, job := messagesJob(t, 10, "{kind: mykaarma, url: sandbox, username: sandbox, password: sandbox, rate: fast}")
+	code, _, errs := run(t, "validate", job)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `"fast" is not a rate`)
+	code, _, errs = run(t, "run", job, "--dry-run", "--set", "sink.rate=20/s", "--set", "sink.timeout=soon")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `--set: "soon" is not a duration`)
+	assert.NotContains(t, errs, ":0:")
+}
+
+func TestRetryOfAJobThatNeverRan(t *testing.T) {
+	_, job := messagesJob(t, 10, "{kind: jsonl, path: out.jsonl}")
+	code, out, errs := run(t, "retry", job)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "the job has not run yet")
+	assert.NotContains(t, out, "completed")
+}
+
+// A ledger that is empty (a failed copy, a full disk) is refused before
+// anything is sent; --new-ledger starts over on purpose.
+func TestAnEmptyLedgerIsRefused(t *testing.T) {
+	dir, job := messagesJob(t, 30, "{kind: jsonl, path: out.jsonl}")
+	code, _, _ := run(t, "run", job, "--no-progress")
+	require.Equal(t, 0, code)
+	state := filepath.Join(dir, ".msgmigrate", "job.db")
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(state + suffix)
+	}
+	require.NoError(t, os.Truncate(state, 0))
+	code, out, errs := run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "the ledger "+state+" is empty (0 bytes)")
+	assert.Contains(t, errs, "--new-ledger")
+	assert.Empty(t, out, "nothing was read or sent")
+	code, out, _ = run(t, "run", job, "--no-progress", "--new-ledger")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "loaded 30")
+	aside, _ := filepath.Glob(state + ".set-aside-*")
+	assert.NotEmpty(t, aside)
+	assert.True(t, strings.HasPrefix(filepath.Base(aside[0]), "job.db.set-aside-"))
+}
