@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/msgmigrate/msgmigrate/config"
@@ -37,6 +38,7 @@ type Source struct {
 	name   string
 	f      *os.File
 	size   int64
+	read   *countingReader // the file's bytes, for Progress
 	rd     *reader
 	header []string
 }
@@ -67,7 +69,7 @@ func Open(path, name, delimiter string, maxRecord int) (*Source, error) {
 	if maxRecord <= 0 {
 		maxRecord = DefaultMaxRecord
 	}
-	s := &Source{name: name, f: f, size: st.Size()}
+	s := &Source{name: name, f: f, size: st.Size(), read: &countingReader{r: f}}
 	if err := s.start(delimiter, maxRecord); err != nil {
 		f.Close()
 		return nil, err
@@ -95,8 +97,8 @@ func (s *Source) start(delimiter string, maxRecord int) error {
 	if _, err := s.f.Seek(skip, io.SeekStart); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	s.rd = newReader(s.f, comma, maxRecord)
-	s.rd.offset.Store(skip)
+	s.read.n.Store(skip)
+	s.rd = newReader(s.read, comma, maxRecord)
 	header, line, err := s.rd.Read()
 	if err == io.EOF {
 		return fmt.Errorf("%s: the file is empty: a header row is required", s.name)
@@ -190,11 +192,25 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	return rec, nil
 }
 
-// Progress reports bytes read of the file's size.
-func (s *Source) Progress() (done, total int64) { return s.rd.offset.Load(), s.size }
+// Progress reports bytes read of the file's size (read ahead of the rows
+// by the reader's buffer).
+func (s *Source) Progress() (done, total int64) { return s.read.n.Load(), s.size }
 
 // Header returns the column names.
 func (s *Source) Header() []string { return s.header }
 
 // Close closes the file.
 func (s *Source) Close() error { return s.f.Close() }
+
+// countingReader counts the bytes read through it; Progress reads the count
+// from another goroutine.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
