@@ -185,9 +185,6 @@ func (s *Source) start(enc encoding, o Options) error {
 		}
 		if !utf8.ValidString(h) {
 			te := s.textError("", h, line, header[:i])
-			if s.enc.kind == encUTF8 && looksLikeWindows1252(te.Bytes) {
-				return fmt.Errorf("%s:%d: header: column %d: %w (it looks like Windows-1252)", s.name, line, i+1, te)
-			}
 			return fmt.Errorf("%s:%d: header: column %d: %w", s.name, line, i+1, te)
 		}
 		if j, dup := seen[h]; dup {
@@ -297,7 +294,7 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 		}
 		if !utf8.ValidString(v) {
 			te := s.textError(s.header[i], v, line, fields[:i])
-			if s.hint == "" && s.enc.kind == encUTF8 && looksLikeWindows1252(te.Bytes) {
+			if s.hint == "" && te.Windows1252 {
 				s.hint = fmt.Sprintf("%s looks like Windows-1252 (line %d: %s); set %s", s.name, te.Line, hexBytes(te.Bytes), s.setting)
 			}
 			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: te}
@@ -317,7 +314,7 @@ func (s *Source) textError(column, v string, start int, before []string) *TextEr
 		line += strings.Count(f, "\n")
 	}
 	return &TextError{Column: column, StartLine: start, Line: line, Encoding: s.enc.name, Setting: s.setting,
-		Bytes: bad.bytes, Surrogate: bad.surrogate}
+		Bytes: bad.bytes, Surrogate: bad.surrogate, Windows1252: s.enc.kind == encUTF8 && looksLikeWindows1252(bad.bytes)}
 }
 
 // Progress reports the bytes of the file read of its size (before decoding,

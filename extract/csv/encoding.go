@@ -287,6 +287,9 @@ type TextError struct {
 	Setting   string // the job key that sets the encoding, e.g. "source.encoding"
 	Bytes     []byte // offending bytes as in the file, each once, in order (at most 4)
 	Surrogate rune   // an unpaired UTF-16 surrogate, when that is the offence
+	// Windows1252 says the bytes of a UTF-8 file read as Windows-1252,
+	// which is what Excel's "CSV (Comma delimited)" writes in the West.
+	Windows1252 bool
 }
 
 func (e *TextError) Error() string {
@@ -301,6 +304,9 @@ func (e *TextError) Error() string {
 	if e.Encoding == "utf-8" {
 		if subject != "" {
 			subject += " is "
+		}
+		if e.Windows1252 {
+			return fmt.Sprintf("%snot valid UTF-8 (%s): the file looks like Windows-1252; set %s", subject, hex, e.Setting)
 		}
 		return fmt.Sprintf("%snot valid UTF-8 (%s): if the file is in another encoding, set %s", subject, hex, e.Setting)
 	}

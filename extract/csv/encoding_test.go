@@ -222,8 +222,11 @@ func TestBadBytesFailTheirRow(t *testing.T) {
 		},
 		{
 			Name: "InvalidUTF8", Setting: "utf-8",
-			Data: "id,note,body\n1,\"a\nb\",x\xC3(\n",
-			Errs: []string{`m.csv:2: column "body" (line 3) is not valid UTF-8 (0xC3): if the file is in another encoding, set source.encoding`},
+			Data: "id,note,body\n1,\"a\nb\",x\xC3(\n2,,\x81\n",
+			Errs: []string{
+				`m.csv:2: column "body" (line 3) is not valid UTF-8 (0xC3): the file looks like Windows-1252; set source.encoding`,
+				`m.csv:4: column "body" is not valid UTF-8 (0x81): if the file is in another encoding, set source.encoding`,
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -257,8 +260,8 @@ func TestWindows1252Hint(t *testing.T) {
 	assert.Nil(t, s.Hints(), "nothing noticed before reading")
 	_, errs := extracttest.ReadFields(t, s)
 	assert.Equal(t, []string{
-		`messages.csv:3: column "body" (line 4) is not valid UTF-8 (0x93 0x94): if the file is in another encoding, set source.encoding`,
-		`messages.csv:5: column "body" is not valid UTF-8 (0xE9): if the file is in another encoding, set source.encoding`,
+		`messages.csv:3: column "body" (line 4) is not valid UTF-8 (0x93 0x94): the file looks like Windows-1252; set source.encoding`,
+		`messages.csv:5: column "body" is not valid UTF-8 (0xE9): the file looks like Windows-1252; set source.encoding`,
 	}, errs)
 	assert.Equal(t, []string{"messages.csv looks like Windows-1252 (line 4: 0x93 0x94); set source.encoding"}, s.Hints(),
 		"said once, with the first such line and its bytes")
@@ -283,7 +286,7 @@ func TestWindows1252Hint(t *testing.T) {
 		require.NoError(t, err)
 		defer s.Close()
 		_, errs := extracttest.ReadFields(t, s)
-		assert.Equal(t, []string{`c.csv:2: column "v" is not valid UTF-8 (0x93 0x94): if the file is in another encoding, set lookups.customers.encoding`}, errs)
+		assert.Equal(t, []string{`c.csv:2: column "v" is not valid UTF-8 (0x93 0x94): the file looks like Windows-1252; set lookups.customers.encoding`}, errs)
 		assert.Equal(t, []string{"c.csv looks like Windows-1252 (line 2: 0x93 0x94); set lookups.customers.encoding"}, s.Hints())
 	})
 }
@@ -301,7 +304,8 @@ func TestOpenErrors(t *testing.T) {
 		{"UTF8BOMInUTF16", "utf-16", "\xEF\xBB\xBFa,b\n",
 			`m.csv: source.encoding utf-16 needs a byte order mark to tell the byte order, and the file has none: set utf-16le (Excel's "Unicode Text") or utf-16be`},
 		{"Unknown", "latin-99", "a\n", `m.csv: source.encoding "latin-99": unknown encoding (use ` + encodingHelp + ")"},
-		{"HeaderNotUTF8", "", "id,caf\xE9\n", "m.csv:1: header: column 2: not valid UTF-8 (0xE9): if the file is in another encoding, set source.encoding (it looks like Windows-1252)"},
+		{"HeaderNotUTF8", "", "id,caf\xE9\n", "m.csv:1: header: column 2: not valid UTF-8 (0xE9): the file looks like Windows-1252; set source.encoding"},
+		{"HeaderNotUTF8Nor1252", "", "id,\x9D\n", "m.csv:1: header: column 2: not valid UTF-8 (0x9D): if the file is in another encoding, set source.encoding"},
 		{"HeaderUndefined", "windows-1252", "id,\x81\n", "m.csv:1: header: column 2: byte 0x81 has no character in windows-1252"},
 		{"EmptyUTF16", "auto", "\xFF\xFE", "m.csv: the file is empty: a header row is required"},
 	}
