@@ -11,6 +11,7 @@ package csv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,30 +136,33 @@ var boms = []struct {
 }
 
 func (s *Source) start(enc encoding, o Options) error {
-	raw := bufio.NewReaderSize(s.read, 64<<10)
-	prefix, err := raw.Peek(3)
-	if err != nil && !errors.Is(err, io.EOF) {
+	prefix := make([]byte, 3)
+	n, err := io.ReadFull(s.read, prefix)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
+	prefix = prefix[:n]
 	enc, bomLen, err := s.resolve(enc, o.Encoding == "", prefix)
 	if err != nil {
 		return err
 	}
-	if _, err := raw.Discard(bomLen); err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
-	}
 	s.enc = enc
+	var raw io.Reader = s.read
+	if rest := prefix[bomLen:]; len(rest) > 0 {
+		raw = io.MultiReader(bytes.NewReader(rest), raw)
+	}
 	// Everything after this point sees UTF-8 (with markers, see
 	// encoding.go), so delimiters, quotes and line numbers are found in the
-	// decoded text.
-	var text io.Reader = raw
+	// decoded text. A decoder reads 4 KiB at a time: the bufio.Reader saves
+	// the system calls.
+	text := raw
 	switch enc.kind {
 	case encUTF16LE:
-		text = transform.NewReader(raw, utf16Decoder{})
+		text = transform.NewReader(bufio.NewReaderSize(raw, 64<<10), utf16Decoder{})
 	case encUTF16BE:
-		text = transform.NewReader(raw, utf16Decoder{bigEndian: true})
+		text = transform.NewReader(bufio.NewReaderSize(raw, 64<<10), utf16Decoder{bigEndian: true})
 	case encTable:
-		text = transform.NewReader(raw, enc.table)
+		text = transform.NewReader(bufio.NewReaderSize(raw, 64<<10), enc.table)
 	}
 	br := bufio.NewReaderSize(text, 256<<10)
 	// Sniff the delimiter from the header.

@@ -174,14 +174,20 @@ func (utf16Decoder) Reset() {}
 
 // Transform implements transform.Transformer.
 func (d utf16Decoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
-	unit := func(b []byte) rune {
-		if d.bigEndian {
-			return rune(b[0])<<8 | rune(b[1])
-		}
-		return rune(b[1])<<8 | rune(b[0])
-	}
 	for nSrc < len(src) {
 		rest := src[nSrc:]
+		if len(rest) >= 2 && nDst < len(dst) {
+			// ASCII, most of a CSV file, one byte at a time.
+			if lo, hi := rest[0], rest[1]; d.bigEndian && lo == 0 && hi < utf8.RuneSelf {
+				dst[nDst] = hi
+				nDst, nSrc = nDst+1, nSrc+2
+				continue
+			} else if !d.bigEndian && hi == 0 && lo < utf8.RuneSelf {
+				dst[nDst] = lo
+				nDst, nSrc = nDst+1, nSrc+2
+				continue
+			}
+		}
 		if len(rest) < 2 {
 			if !atEOF {
 				return nDst, nSrc, transform.ErrShortSrc
@@ -193,14 +199,14 @@ func (d utf16Decoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, er
 			nSrc++
 			continue
 		}
-		r, size := unit(rest), 2
+		r, size := d.unit(rest), 2
 		if utf16.IsSurrogate(r) {
 			switch {
 			case r >= 0xDC00: // a low surrogate first: unpaired
 			case len(rest) < 4 && !atEOF:
 				return nDst, nSrc, transform.ErrShortSrc
 			case len(rest) >= 4:
-				if pair := utf16.DecodeRune(r, unit(rest[2:])); pair != utf8.RuneError {
+				if pair := utf16.DecodeRune(r, d.unit(rest[2:])); pair != utf8.RuneError {
 					r, size = pair, 4
 				}
 			}
@@ -224,6 +230,13 @@ func (d utf16Decoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, er
 		nSrc += size
 	}
 	return nDst, nSrc, nil
+}
+
+func (d utf16Decoder) unit(b []byte) rune {
+	if d.bigEndian {
+		return rune(b[0])<<8 | rune(b[1])
+	}
+	return rune(b[1])<<8 | rune(b[0])
 }
 
 const markerLen = 3
