@@ -30,6 +30,12 @@ import (
 
 func init() { extract.Register("csv", open) }
 
+var (
+	_ extract.Progress = (*Source)(nil)
+	_ extract.Columns  = (*Source)(nil)
+	_ extract.Hints    = (*Source)(nil)
+)
+
 // Config is the csv source's part of a job file.
 type Config struct {
 	Kind      string `yaml:"kind"`
@@ -190,6 +196,15 @@ func (s *Source) start(enc encoding, o Options) error {
 		if !utf8.ValidString(h) {
 			te := s.textError("", h, line, header[:i])
 			return fmt.Errorf("%s:%d: header: column %d: %w", s.name, line, i+1, te)
+		}
+		if s.enc.kind == encUTF8 && strings.IndexByte(h, 0) >= 0 {
+			// Every other byte NUL: UTF-16 text with no byte order mark.
+			guess := "utf-16le"
+			if header[0][0] == 0 {
+				guess = "utf-16be"
+			}
+			return fmt.Errorf("%s:%d: header: column %d holds NUL bytes: the file looks like UTF-16 without a byte order mark; set %s: %s",
+				s.name, line, i+1, s.setting, guess)
 		}
 		if j, dup := seen[h]; dup {
 			return fmt.Errorf("%s:%d: header: column %q appears twice (columns %d and %d)", s.name, line, h, j+1, i+1)

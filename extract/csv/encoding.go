@@ -50,8 +50,11 @@ func CheckEncoding(name string) error {
 	return err
 }
 
-// ErrUnknownEncoding is an encoding name the csv source does not know.
-var ErrUnknownEncoding = errors.New("unknown encoding")
+// Errors CheckEncoding returns, wrapped with the name.
+var (
+	ErrUnknownEncoding     = errors.New("unknown encoding")
+	ErrUnsupportedEncoding = errors.New("encoding not supported")
+)
 
 // encodingHelp is what a user may write, for the unknown-name error.
 const encodingHelp = "utf-8 (the default), windows-1252, iso-8859-1 … iso-8859-16, windows-1250 … windows-1258, macintosh, ibm437, ibm850, koi8-r, utf-16le, utf-16be, utf-16 (a byte order mark decides), auto"
@@ -59,7 +62,7 @@ const encodingHelp = "utf-8 (the default), windows-1252, iso-8859-1 … iso-8859
 func lookupEncoding(name string) (encoding, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	switch n {
-	case "", "utf-8", "utf8":
+	case "", "utf-8", "utf8", "ascii", "us-ascii": // ASCII is UTF-8
 		return encoding{name: "utf-8", kind: encUTF8}, nil
 	case "auto":
 		return encoding{name: "auto", kind: encAuto}, nil
@@ -73,7 +76,7 @@ func lookupEncoding(name string) (encoding, error) {
 	cm := lookupCharmap(n)
 	if cm == nil {
 		if e, err := ianaindex.IANA.Encoding(n); err == nil && e != nil {
-			return encoding{}, fmt.Errorf("%q: %w: only UTF-8, UTF-16 and single-byte code pages are read (convert the file to UTF-8 first)", name, ErrUnknownEncoding)
+			return encoding{}, fmt.Errorf("%q: %w: only UTF-8, UTF-16 and single-byte code pages are read (convert the file to UTF-8 first)", name, ErrUnsupportedEncoding)
 		}
 		return encoding{}, fmt.Errorf("%q: %w (use %s)", name, ErrUnknownEncoding, encodingHelp)
 	}

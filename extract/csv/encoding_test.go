@@ -146,7 +146,7 @@ func TestEveryCodePageKeepsEveryCharacter(t *testing.T) {
 
 func TestEncodingNames(t *testing.T) {
 	tests := []struct{ In, Want string }{
-		{"", "utf-8"}, {"UTF-8", "utf-8"}, {"utf8", "utf-8"}, {"auto", "auto"},
+		{"", "utf-8"}, {"UTF-8", "utf-8"}, {"utf8", "utf-8"}, {"US-ASCII", "utf-8"}, {"auto", "auto"},
 		{"utf-16", "utf-16"}, {"UTF-16LE", "utf-16le"}, {"utf16be", "utf-16be"},
 		{"windows-1252", "windows-1252"}, {"cp1252", "windows-1252"}, {"CP1250", "windows-1250"},
 		{"iso-8859-1", "iso-8859-1"}, {"latin1", "iso-8859-1"}, {"latin-1", "iso-8859-1"},
@@ -178,8 +178,8 @@ func TestEncodingNames(t *testing.T) {
 		assert.ErrorContains(t, err, "use utf-8 (the default), windows-1252", bad)
 	}
 	err := CheckEncoding("shift_jis")
-	assert.ErrorIs(t, err, ErrUnknownEncoding)
-	assert.EqualError(t, err, `"shift_jis": unknown encoding: only UTF-8, UTF-16 and single-byte code pages are read (convert the file to UTF-8 first)`)
+	assert.ErrorIs(t, err, ErrUnsupportedEncoding)
+	assert.EqualError(t, err, `"shift_jis": encoding not supported: only UTF-8, UTF-16 and single-byte code pages are read (convert the file to UTF-8 first)`)
 }
 
 // Bytes that are not text in the file's encoding fail their row with the
@@ -266,7 +266,6 @@ func TestWindows1252Hint(t *testing.T) {
 	assert.Equal(t, []string{"messages.csv looks like Windows-1252 (line 4: 0x93 0x94); set source.encoding"}, s.Hints(),
 		"said once, with the first such line and its bytes")
 
-	var _ extract.Hints = s
 	tests := []struct{ Name, Data, Setting string }{
 		{"UndefinedInWindows1252", "id,body\n1,a\x81\x93b\n", ""},
 		{"ValidUTF8", "id,body\n1,“curly”\n", ""},
@@ -308,6 +307,10 @@ func TestOpenErrors(t *testing.T) {
 		{"HeaderNotUTF8Nor1252", "", "id,\x9D\n", "m.csv:1: header: column 2: not valid UTF-8 (0x9D): if the file is in another encoding, set source.encoding"},
 		{"HeaderUndefined", "windows-1252", "id,\x81\n", "m.csv:1: header: column 2: byte 0x81 has no character in windows-1252"},
 		{"EmptyUTF16", "auto", "\xFF\xFE", "m.csv: the file is empty: a header row is required"},
+		{"UTF16LENoBOMInUTF8", "", encodeText(t, utf16LE, "id\tbody\r\n1\tx\r\n"),
+			"m.csv:1: header: column 1 holds NUL bytes: the file looks like UTF-16 without a byte order mark; set source.encoding: utf-16le"},
+		{"UTF16BENoBOMInAuto", "auto", encodeText(t, utf16BE, "id,body\r\n"),
+			"m.csv:1: header: column 1 holds NUL bytes: the file looks like UTF-16 without a byte order mark; set source.encoding: utf-16be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.Name, func(t *testing.T) {
