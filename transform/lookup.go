@@ -25,8 +25,20 @@ func loadLookups(specs []LookupSpec) (map[string]map[string]string, error) {
 }
 
 func loadLookup(s LookupSpec) (map[string]string, error) {
+	// A table's file may be in another encoding than UTF-8 as a source's
+	// may; LookupSpec has no encoding key yet, so this is UTF-8. With one,
+	// this passes Encoding: s.Encoding.
+	return readLookup(s, csv.Options{})
+}
+
+// readLookup reads one table's file as o says; messages name the setting
+// lookups.NAME.encoding unless o names another.
+func readLookup(s LookupSpec, o csv.Options) (map[string]string, error) {
+	if o.Setting == "" {
+		o.Setting = "lookups." + s.Name + ".encoding"
+	}
 	path := config.Resolve(s.Dir, s.File)
-	src, err := csv.Open(path, s.File, "", 0)
+	src, err := csv.OpenWith(path, s.File, o)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %q: %w", s.Name, err)
 	}

@@ -71,7 +71,7 @@ func TestRowErrorsNameTheLine(t *testing.T) {
 	assert.Equal(t, []string{
 		"m.csv:3: row has 1 fields, the header has 2",
 		"m.csv:4: " + ErrQuote.Error(),
-		`m.csv:5: column "body" is not valid UTF-8 (convert the file to UTF-8 first)`,
+		`m.csv:5: column "body" is not valid UTF-8 (0xFF 0xFE): the file looks like Windows-1252; set source.encoding`,
 	}, errs)
 }
 

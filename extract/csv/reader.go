@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 )
 
 // Errors a row can fail with. They wrap into *ParseError with the line.
@@ -36,32 +35,65 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // reader is an RFC 4180 reader that, unlike encoding/csv, keeps every byte
 // of a value — a CR before a newline inside a quoted field is data, not line
 // noise — and resynchronises after a malformed record instead of stopping.
+//
+// Resynchronising re-reads the lines after a bad record's first from memory
+// rather than seeking back, so it works on any input, decoded text included
+// (a decoded stream has no byte offsets to seek to). What it keeps is the
+// record so far, which max already bounds.
 type reader struct {
-	src    io.Reader
-	seeker io.Seeker // nil when the input cannot seek; then an unterminated quote ends the file
-	br     *bufio.Reader
-	comma  byte
-	max    int
+	br    *bufio.Reader
+	comma byte
+	max   int
 
-	line   int          // physical lines consumed
-	offset atomic.Int64 // bytes consumed; read by the progress display
+	line int // physical lines consumed
+
+	replay     []byte // lines to read again before br
+	replayLong bool   // after replay, a line longer than max (its bytes were dropped)
+	held       []byte // the current record's lines after its first
+	heldLong   bool   // the current record ran into a line longer than max
+	holding    bool   // the current record is past its first line
 
 	buf  []byte // field bytes of the current record
 	ends []int  // end index of each field in buf
 	long []byte // a physical line longer than the bufio buffer
 }
 
+// newReader reads r; a *bufio.Reader of at least 256 KiB is used as it is.
 func newReader(r io.Reader, comma byte, maxRecord int) *reader {
-	rd := &reader{src: r, comma: comma, max: maxRecord}
-	if s, ok := r.(io.Seeker); ok {
-		rd.seeker = s
-	}
-	rd.br = bufio.NewReaderSize(r, 256<<10)
-	return rd
+	return &reader{br: bufio.NewReaderSize(r, 256<<10), comma: comma, max: maxRecord}
 }
 
-// readLine returns the next physical line, including its newline.
+// readLine returns the next physical line, including its newline, and holds
+// on to it while a record spans lines, for resync.
 func (r *reader) readLine() ([]byte, error) {
+	line, err := r.nextLine()
+	if r.holding {
+		if errors.Is(err, ErrTooLong) {
+			r.heldLong = true
+		}
+		r.held = append(r.held, line...)
+	}
+	return line, err
+}
+
+func (r *reader) nextLine() ([]byte, error) {
+	if len(r.replay) > 0 {
+		line := r.replay
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		r.replay = r.replay[len(line):]
+		if len(r.replay) == 0 {
+			r.replay = nil // let the memory go
+		}
+		r.line++
+		return line, nil
+	}
+	if r.replayLong {
+		r.replayLong = false
+		r.line++
+		return nil, ErrTooLong
+	}
 	line, err := r.br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		r.long = append(r.long[:0], line...)
@@ -69,10 +101,8 @@ func (r *reader) readLine() ([]byte, error) {
 			if r.max > 0 && len(r.long) > r.max {
 				// Drain the rest of the line without keeping it.
 				for errors.Is(err, bufio.ErrBufferFull) {
-					line, err = r.br.ReadSlice('\n')
-					r.offset.Add(int64(len(line)))
+					_, err = r.br.ReadSlice('\n')
 				}
-				r.offset.Add(int64(len(r.long)))
 				r.line++
 				return nil, ErrTooLong
 			}
@@ -83,7 +113,6 @@ func (r *reader) readLine() ([]byte, error) {
 	}
 	if len(line) > 0 {
 		r.line++
-		r.offset.Add(int64(len(line)))
 		if err == io.EOF {
 			err = nil
 		}
@@ -108,7 +137,7 @@ func trimEOL(b []byte) []byte {
 func (r *reader) Read() (fields []string, startLine int, err error) {
 	var line []byte
 	for {
-		startOffset := r.offset.Load()
+		r.held, r.heldLong, r.holding = r.held[:0], false, false
 		line, err = r.readLine()
 		if errors.Is(err, ErrTooLong) {
 			return nil, r.line, &ParseError{StartLine: r.line, Line: r.line, Err: fmt.Errorf("%w (%d bytes)", ErrTooLong, r.max)}
@@ -120,15 +149,14 @@ func (r *reader) Read() (fields []string, startLine int, err error) {
 			continue // blank lines separate nothing, as in encoding/csv
 		}
 		startLine = r.line
-		fields, err = r.parse(line, startLine, startOffset)
+		fields, err = r.parse(line, startLine)
 		return fields, startLine, err
 	}
 }
 
-func (r *reader) parse(line []byte, startLine int, startOffset int64) ([]string, error) {
+func (r *reader) parse(line []byte, startLine int) ([]string, error) {
 	r.buf = r.buf[:0]
 	r.ends = r.ends[:0]
-	firstLineEnd := startOffset + int64(len(line))
 	pos := 0
 	for {
 		if pos < len(line) && line[pos] == '"' {
@@ -139,12 +167,13 @@ func (r *reader) parse(line []byte, startLine int, startOffset int64) ([]string,
 				if i < 0 {
 					r.buf = append(r.buf, line[pos:]...)
 					if r.max > 0 && len(r.buf) > r.max {
-						return nil, r.resync(startLine, firstLineEnd, fmt.Errorf("%w (%d bytes) inside a quoted field", ErrTooLong, r.max))
+						return nil, r.resync(startLine, fmt.Errorf("%w (%d bytes) inside a quoted field", ErrTooLong, r.max))
 					}
+					r.holding = true
 					next, err := r.readLine()
 					if err != nil || len(next) == 0 {
 						if err == nil || err == io.EOF || errors.Is(err, ErrTooLong) {
-							return nil, r.resync(startLine, firstLineEnd, ErrUnterminated)
+							return nil, r.resync(startLine, ErrUnterminated)
 						}
 						return nil, err
 					}
@@ -194,21 +223,20 @@ func (r *reader) parse(line []byte, startLine int, startOffset int64) ([]string,
 	}
 }
 
-// resync reports an unterminated or oversized record and, when the input can
-// seek, restarts reading on the line after the one the record started on, so
-// that one stray quote costs one record rather than the rest of the file.
-func (r *reader) resync(startLine int, firstLineEnd int64, cause error) error {
-	perr := &ParseError{StartLine: startLine, Line: startLine, Err: cause}
-	if r.seeker == nil {
-		return perr
-	}
-	if _, err := r.seeker.Seek(firstLineEnd, io.SeekStart); err != nil {
-		return fmt.Errorf("resynchronising after line %d: %w", startLine, err)
-	}
-	r.br.Reset(r.src)
+// resync reports an unterminated or oversized record and restarts reading
+// on the line after the one the record started on, so that one stray quote
+// costs one record rather than the rest of the file.
+func (r *reader) resync(startLine int, cause error) error {
+	replay := make([]byte, 0, len(r.held)+len(r.replay))
+	replay = append(append(replay, r.held...), r.replay...)
+	// A too-long line the record ran into is the last line it read, so it
+	// comes after everything held; one still pending in the old replay
+	// comes after the rest of it. Never both: reaching br means the old
+	// replay, its long line included, was used up.
+	r.replay, r.replayLong = replay, r.replayLong || r.heldLong
+	r.held, r.heldLong, r.holding = r.held[:0], false, false
 	r.line = startLine
-	r.offset.Store(firstLineEnd)
-	return perr
+	return &ParseError{StartLine: startLine, Line: startLine, Err: cause}
 }
 
 func (r *reader) fields() []string {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	stdcsv "encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,22 +96,55 @@ func TestTooLongRecordCostsOneRow(t *testing.T) {
 	assert.Equal(t, []string{"2"}, got[2].Fields)
 }
 
-func TestUnseekableUnterminatedEndsAtTheError(t *testing.T) {
-	// Without Seek there is no going back: the bad record is reported and
-	// the rest of the input is consumed by it, never silently.
-	got := readAll(t, io.MultiReader(strings.NewReader("a\n\"open\nb\n")), ',', DefaultMaxRecord)
-	require.Len(t, got, 2)
-	assert.ErrorIs(t, got[1].Err, ErrUnterminated)
+// A record that never ends costs only itself on any input: the lines after
+// its first are read again from memory, not by seeking (a decoded stream
+// cannot seek).
+func TestResyncRereadsFromMemory(t *testing.T) {
+	long := strings.Repeat("x", 300<<10) // longer than the bufio buffer, so checked against max
+	tests := []struct {
+		Name  string
+		Input string
+		Max   int
+		Want  []row
+	}{
+		{"Unseekable", "a\n\"open\nb\n", DefaultMaxRecord, []row{{1, []string{"a"}, nil}, {2, nil, ErrUnterminated}, {3, []string{"b"}, nil}}},
+		{"ReplayedLinesKeepTheirNumbers", "a,b\n1,\"open\n2,x\n\n3,y\n", DefaultMaxRecord, []row{
+			{1, []string{"a", "b"}, nil}, {2, nil, ErrUnterminated}, {3, []string{"2", "x"}, nil}, {5, []string{"3", "y"}, nil}}},
+		{"OverMaxInsideQuotes", "a\n\"12345\n678\n9abcdefghij\nz\n", 10, []row{
+			{1, []string{"a"}, nil}, {2, nil, ErrTooLong}, {3, []string{"678"}, nil}, {4, []string{"9abcdefghij"}, nil}, {5, []string{"z"}, nil}}},
+		{"TooLongLineInside", "a\n\"open\nshort\n" + long + "\nlast\n", 100 << 10, []row{
+			{1, []string{"a"}, nil}, {2, nil, ErrUnterminated}, {3, []string{"short"}, nil}, {4, nil, ErrTooLong}, {5, []string{"last"}, nil}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.Name, func(t *testing.T) {
+			got := readAll(t, io.MultiReader(strings.NewReader(tt.Input)), ',', tt.Max)
+			require.Len(t, got, len(tt.Want), "%v", got)
+			for i, w := range tt.Want {
+				assert.Equal(t, w.Line, got[i].Line, "row %d line", i)
+				if w.Err != nil {
+					assert.ErrorIs(t, got[i].Err, w.Err, "row %d", i)
+					continue
+				}
+				assert.NoError(t, got[i].Err, "row %d", i)
+				assert.Equal(t, w.Fields, got[i].Fields, "row %d", i)
+			}
+		})
+	}
 }
 
 // FuzzRead checks the reader against encoding/csv on the inputs where the two
 // must agree: no carriage returns (encoding/csv drops them, we keep them) and
-// no malformed quoting (encoding/csv stops, we resynchronise).
+// no malformed quoting (encoding/csv stops, we resynchronise). On every input,
+// reading a byte at a time yields what reading in bulk does (resync included).
 func FuzzRead(f *testing.F) {
 	for _, tt := range readTests {
 		f.Add(tt.Input)
 	}
+	f.Add("a\n\"open\nb\n\"c\nd\n")
 	f.Fuzz(func(t *testing.T, input string) {
+		bulk := readAll(t, strings.NewReader(input), ',', 64)
+		bytewise := readAll(t, iotest.OneByteReader(strings.NewReader(input)), ',', 64)
+		require.Equal(t, fmt.Sprint(bulk), fmt.Sprint(bytewise), "input %q", input)
 		if strings.ContainsRune(input, '\r') {
 			return
 		}
