@@ -53,10 +53,13 @@ type Report struct {
 	LastOrigin    string `json:"last_origin,omitempty"`
 	// StoppedBy says why a run stopped before the end, resumably (an
 	// outage that outlasted its bound).
-	StoppedBy    string `json:"stopped_by,omitempty"`
-	FailuresFile string `json:"failures_file,omitempty"`
-	LedgerFile   string `json:"ledger_file,omitempty"`
-	ReportFile   string `json:"-"`
+	StoppedBy string `json:"stopped_by,omitempty"`
+	// Hints are what the source noticed about its input (an encoding that
+	// looks wrong), once each.
+	Hints        []string `json:"hints,omitempty"`
+	FailuresFile string   `json:"failures_file,omitempty"`
+	LedgerFile   string   `json:"ledger_file,omitempty"`
+	ReportFile   string   `json:"-"`
 }
 
 // SkippedBy says why records were skipped.

@@ -313,6 +313,12 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 	}
 	ferr := fw.Close()
 	rep := r.report(started)
+	if h, ok := src.(extract.Hints); ok {
+		rep.Hints = h.Hints()
+		for _, line := range rep.Hints {
+			r.opts.Log.Warn(line)
+		}
+	}
 	if n := rep.SkippedBy.Changed; n > 0 {
 		r.opts.Log.Warn("records changed since they were loaded were not resent", "changed", n, "listed_in_report", rep.ChangedListed,
 			"what_to_do", "check the mapping or the source; with a sink that updates by key, run again with --resend-changed")
@@ -424,9 +430,22 @@ type chunk struct {
 }
 
 const (
-	chunkSize = 256
-	chunkAge  = 50 * time.Millisecond // a slow source's records do not wait for a full chunk
+	chunkSize  = 256
+	chunkBytes = 4 << 20               // big records (a 15 MiB cell) make small chunks: memory stays bounded
+	chunkAge   = 50 * time.Millisecond // a slow source's records do not wait for a full chunk
 )
+
+// recordSize estimates the memory a record's values hold.
+func recordSize(rec *msg.Record) int {
+	n := 0
+	for k, v := range rec.Fields {
+		n += len(k) + 16
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}
 
 // readAndMap reads records and maps them with one mapper per CPU, keeping
 // the input's order.
@@ -497,13 +516,14 @@ func (r *run) readAndMap(ctx, drain context.Context, src extract.Source, items c
 func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*chunk) bool) error {
 	c := &chunk{done: make(chan struct{})}
 	started := time.Now()
+	size := 0
 	flush := func() bool {
 		if len(c.recs) == 0 {
 			return true
 		}
 		ok := send(c)
 		c = &chunk{done: make(chan struct{})}
-		started = time.Now()
+		started, size = time.Now(), 0
 		return ok
 	}
 	defer flush()
@@ -552,7 +572,8 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 		n++
 		r.c.read.Add(1)
 		c.recs = append(c.recs, rec)
-		if len(c.recs) >= chunkSize || time.Since(started) > chunkAge {
+		size += recordSize(rec)
+		if len(c.recs) >= chunkSize || size >= chunkBytes || time.Since(started) > chunkAge {
 			if !flush() {
 				return nil
 			}

@@ -25,10 +25,7 @@ func loadLookups(specs []LookupSpec) (map[string]map[string]string, error) {
 }
 
 func loadLookup(s LookupSpec) (map[string]string, error) {
-	// A table's file may be in another encoding than UTF-8 as a source's
-	// may; LookupSpec has no encoding key yet, so this is UTF-8. With one,
-	// this passes Encoding: s.Encoding.
-	return readLookup(s, csv.Options{})
+	return readLookup(s, csv.Options{Encoding: s.Encoding})
 }
 
 // readLookup reads one table's file as o says; messages name the setting

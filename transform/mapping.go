@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/msgmigrate/msgmigrate/extract/csv"
 )
 
 // Mapping is a parsed, not yet compiled, mapping file.
@@ -44,8 +46,11 @@ type LookupSpec struct {
 	File  string `yaml:"file"`
 	Key   string `yaml:"key"`
 	Value string `yaml:"value"`
-	Line  int    `yaml:"-"`
-	Dir   string `yaml:"-"` // where File is relative to
+	// Encoding is the file's text encoding (utf-8 when empty), as a csv
+	// source's source.encoding.
+	Encoding string `yaml:"encoding"`
+	Line     int    `yaml:"-"`
+	Dir      string `yaml:"-"` // where File is relative to
 }
 
 // quotingHint is what users need when YAML or the compiler trips on an
@@ -166,8 +171,13 @@ func parseLookup(file, dir string, k, v *yaml.Node) (LookupSpec, error) {
 			spec.Key = v.Content[j+1].Value
 		case "value":
 			spec.Value = v.Content[j+1].Value
+		case "encoding":
+			spec.Encoding = v.Content[j+1].Value
+			if err := csv.CheckEncoding(spec.Encoding); err != nil {
+				return spec, fmt.Errorf("%s:%d: lookup %q: encoding: %w", file, v.Content[j+1].Line, k.Value, err)
+			}
 		default:
-			return spec, fmt.Errorf("%s:%d: lookup %q: unknown key %q (known: file, key, value)", file, kk.Line, k.Value, kk.Value)
+			return spec, fmt.Errorf("%s:%d: lookup %q: unknown key %q (known: file, key, value, encoding)", file, kk.Line, k.Value, kk.Value)
 		}
 	}
 	if spec.File == "" || spec.Key == "" || spec.Value == "" {

@@ -317,6 +317,9 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 		}
 		fmt.Fprintf(w, " · retried %d · throttled %d\n", r.Retried, r.Throttled)
 	}
+	for _, h := range r.Hints {
+		fmt.Fprintf(w, "  hint: %s\n", h)
+	}
 	if r.FailuresFile != "" && r.Failed > 0 {
 		fmt.Fprintf(w, "  failures: %s\n", r.FailuresFile)
 	}

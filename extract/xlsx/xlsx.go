@@ -362,7 +362,8 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 		bad = &RowTooLongError{Size: total, Limit: s.lim.row}
 	}
 	if bad != nil {
-		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: &RowError{Fields: rec.Fields, Err: bad}}
+		re := &RowError{Fields: rec.Fields, Err: bad}
+		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: re, Raw: re.JSON()}
 	}
 	return rec, nil
 }
