@@ -173,3 +173,22 @@ func TestAnEmptyLedgerIsRefused(t *testing.T) {
 	assert.NotEmpty(t, aside)
 	assert.True(t, strings.HasPrefix(filepath.Base(aside[0]), "job.db.set-aside-"))
 }
+
+// Issue 11 (3): a typo in a source column is found before anything is
+// mapped or sent — by validate and by run.
+func TestATypoInAColumnStopsValidateAndRun(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+	defer fake.Close()
+	dir, _ := messagesJob(t, 20, "{kind: jsonl, path: out.jsonl}")
+	mapping := strings.Replace(mustRead(t, "../../mappings/csv-to-mykaarma.yaml"), "row.subject", "row.subjekt", 1)
+	require.NotContains(t, mapping, "row.subject ", "the typo is in")
+	write(t, dir, "m.yaml", mapping)
+	job := write(t, dir, "typo.yaml", fmt.Sprintf("source: {kind: csv, path: m.csv}\nmapping: m.yaml\nsink: {kind: mykaarma, url: %s, username: u, password: p}\n", fake.MyKaarmaURL()))
+	code, _, errs := run(t, "validate", job)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `row.subjekt: the source has no column "subjekt" (did you mean "subject"?)`)
+	code, _, errs = run(t, "run", job, "--no-progress")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, `did you mean "subject"?`)
+	assert.Zero(t, fake.MyKaarma.Stats.Requests.Load(), "nothing sent")
+}

@@ -200,7 +200,7 @@ func TestValidateLookupMiss(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "customers.csv", "email,uuid\nann@example.com,C-1\n")
 	write(t, dir, "m.yaml", userMapping)
-	write(t, dir, "m.csv", "id,dept,email,text\n1,D,ann@example.com,hi\n2,D,cy@example.com,hi\n")
+	write(t, dir, "m.csv", "id,dept,email,text,kind,sent\n1,D,ann@example.com,hi,,\n2,D,cy@example.com,hi,,\n")
 	job := write(t, dir, "job.yaml", "source: {kind: csv, path: m.csv}\nmapping: m.yaml\nsink: {kind: mykaarma, url: sandbox, username: sandbox, password: sandbox}\n")
 	code, out, _ := run(t, "validate", job)
 	assert.Equal(t, 2, code)
