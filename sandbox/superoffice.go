@@ -645,7 +645,12 @@ func (s *SuperOffice) changeWhilePaging(skip int) {
 		}
 	}
 	if s.cfg.Grow > 0 {
-		last := s.msgs[len(s.msgs)-1].Created
+		var last time.Time
+		for _, m := range s.msgs {
+			if m.Created.After(last) {
+				last = m.Created
+			}
+		}
 		for i := range s.cfg.Grow {
 			s.newMessage(last.Add(time.Duration(i+1) * time.Minute))
 		}
