@@ -70,7 +70,7 @@ func archiveFields(m sandbox.SuperOfficeMessage) map[string]any {
 	}
 }
 
-func readAll(t *testing.T, src extract.Source) (recs []*msg.Record, skips []*msg.Skip, errs []error, err error) {
+func readAll(t testing.TB, src extract.Source) (recs []*msg.Record, skips []*msg.Skip, errs []error, err error) {
 	t.Helper()
 	for {
 		rec, e := src.Next(context.Background())
