@@ -44,7 +44,7 @@ func BenchmarkVendorExtraction(b *testing.B) {
 	sections := map[string]string{
 		"gorgias":     "url: %s\nusername: e\napi_key: k\nrate: 1000/s",
 		"tracezilla":  "url: %s\ntoken: t",
-		"superoffice": "url: %s\ntoken: t",
+		"superoffice": "url: %s\ntoken: t\ntimezone: Europe/Oslo\nexpand: none",
 		"ezimanager":  "url: %s\nemail: e\npassword: p\nids: ids.txt\nconcurrency: 8",
 	}
 	for _, kind := range []string{"gorgias", "superoffice", "tracezilla", "ezimanager"} {

@@ -36,19 +36,25 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var addr string
 	var cfg sandbox.MyKaarmaConfig
 	var messages int
+	var soDates, soZone, soLanguage string
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			so, err := superOfficeReadings(soDates, soZone, soLanguage)
+			if err != nil {
+				return err
+			}
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
 			all := sandbox.Config{
-				MyKaarma:    cfg,
-				Gorgias:     sandbox.GorgiasConfig{Email: envOr("GORGIAS_EMAIL", "ops@shop.example"), APIKey: envOr("GORGIAS_API_KEY", "sandbox"), Messages: messages},
-				Tracezilla:  sandbox.TracezillaConfig{Token: envOr("TRACEZILLA_TOKEN", "sandbox"), Messages: messages},
-				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages},
-				EziManager:  sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
+				MyKaarma:   cfg,
+				Gorgias:    sandbox.GorgiasConfig{Email: envOr("GORGIAS_EMAIL", "ops@shop.example"), APIKey: envOr("GORGIAS_API_KEY", "sandbox"), Messages: messages},
+				Tracezilla: sandbox.TracezillaConfig{Token: envOr("TRACEZILLA_TOKEN", "sandbox"), Messages: messages},
+				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages,
+					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
+				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
 			}
 			srv := sandbox.New(all)
 			ln, err := net.Listen("tcp", addr)
@@ -81,8 +87,29 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&messages, "messages", 500, "messages each source fake serves")
 	c.Flags().IntVar(&cfg.MaxItems, "max-items", 0, "items per request before a 400 (0 = 1000)")
 	c.Flags().IntVar(&cfg.MaxBodyBytes, "max-body", 0, "body bytes before a 413 (0 = 4 MiB)")
+	c.Flags().StringVar(&soDates, "superoffice-dates", "offset", "how the SuperOffice fake writes dates: offset (SO-TimeZone honoured, -0500), colon (+01:00), no-offset, ignored")
+	c.Flags().StringVar(&soZone, "superoffice-zone", "Europe/Oslo", "the SuperOffice fake tenant's base time zone")
+	c.Flags().StringVar(&soLanguage, "superoffice-language", "honoured", "how the SuperOffice fake writes list values: honoured (Accept-Language), lower, raw")
 	faultFlags(c, &cfg.Faults)
 	return c
+}
+
+// superOfficeReadings reads the sandbox's SuperOffice reading flags.
+func superOfficeReadings(dates, zone, language string) (sandbox.SuperOfficeConfig, error) {
+	var c sandbox.SuperOfficeConfig
+	d, ok := sandbox.SODatesReadings[dates]
+	if !ok {
+		return c, fmt.Errorf("--superoffice-dates %q: want offset, colon, no-offset or ignored", dates)
+	}
+	if _, err := time.LoadLocation(zone); err != nil {
+		return c, fmt.Errorf("--superoffice-zone %q: %w", zone, err)
+	}
+	l, ok := map[string]sandbox.SOLanguage{"honoured": sandbox.SOLanguageHonoured, "lower": sandbox.SOLanguageLower, "raw": sandbox.SOLanguageRaw}[language]
+	if !ok {
+		return c, fmt.Errorf("--superoffice-language %q: want honoured, lower or raw", language)
+	}
+	c.Dates, c.BaseZone, c.Language = d, zone, l
+	return c, nil
 }
 
 func envOr(name, def string) string {
