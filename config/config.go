@@ -92,6 +92,20 @@ func Resolve(dir, path string) string {
 // Path resolves a path the section gives against the job file's directory.
 func (s Section) Path(path string) string { return Resolve(s.Dir, path) }
 
+// Line is the line a key of the section is written on (0 when absent or
+// given by --set): for messages about its value.
+func (s Section) Line(key string) int {
+	if s.Node == nil {
+		return 0
+	}
+	for i := 0; i+1 < len(s.Node.Content); i += 2 {
+		if s.Node.Content[i].Value == key {
+			return s.Node.Content[i+1].Line
+		}
+	}
+	return 0
+}
+
 // Decode decodes the section into v (a pointer to a struct with yaml tags),
 // rejecting any key v does not declare.
 func (s Section) Decode(v any) error {

@@ -54,7 +54,7 @@ timezone: Europe/Berlin
 	assert.Equal(t, 50, o.MaxItems)
 	assert.Equal(t, 512000, o.MaxBytes)
 	assert.InDelta(t, 10.0, float64(c.Rate), 1e-9)
-	assert.Equal(t, load.DefaultLinger, o.Linger)
+	assert.Zero(t, o.Linger, "no linger unless asked: a partial batch sent early is one more request")
 	prog, err := j.Compile()
 	require.NoError(t, err)
 	assert.Equal(t, "mykaarma", prog.Schema.Sink)

@@ -137,6 +137,11 @@ type Ledger interface {
 	Vacuum() error
 }
 
+// Sizer is implemented by ledgers that can say how much room they take.
+type Sizer interface {
+	Size() (int64, error)
+}
+
 // Shard is one shard of a job; Count 0 means the job is not sharded.
 type Shard struct{ Index, Count int }
 

@@ -31,7 +31,6 @@ const (
 	DefaultMaxItems    = 100
 	DefaultMaxBytes    = 1 << 20
 	DefaultConcurrency = 8
-	DefaultLinger      = 5 * time.Second
 )
 
 // Options turns the configuration into delivery options, with defaults.
@@ -52,9 +51,6 @@ func (c HTTPConfig) Options(overhead int) Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
-	}
-	if o.Linger <= 0 {
-		o.Linger = DefaultLinger
 	}
 	return o
 }

@@ -67,7 +67,10 @@ type Options struct {
 	MaxBytes    int           // payload bytes per request; 0 = no limit
 	Overhead    int           // bytes of the request envelope around the items
 	Concurrency int           // requests in flight at most
-	Linger      time.Duration // how long a partial batch may wait for more items
+	// Linger is how long a partial batch may wait for more items; 0 (the
+	// default) waits until its route ends or memory bounds call for it: a
+	// batch sent early is one more request.
+	Linger time.Duration
 	MaxOpen     int           // bytes of all open batches before the fullest is sent
 }
 

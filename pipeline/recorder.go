@@ -186,6 +186,9 @@ func (rc *recorder) flush(events []event) error {
 			rc.r.spill.release(res.Item.SourceRef)
 		}
 	}
+	if m := rc.r.opts.Metrics; m != nil && loaded > 0 {
+		m.Records("loaded", "", int(loaded))
+	}
 	rc.r.c.loaded.Add(loaded)
 	rc.r.c.failLoad.Add(failedLoad)
 	rc.r.c.failed.Add(failedLoad)

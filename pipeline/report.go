@@ -54,6 +54,8 @@ type Report struct {
 	// StoppedBy says why a run stopped before the end, resumably (an
 	// outage that outlasted its bound).
 	StoppedBy string `json:"stopped_by,omitempty"`
+	// Warnings are what a user should know of the run besides its counts.
+	Warnings []string `json:"warnings,omitempty"`
 	// Hints are what the source noticed about its input (an encoding that
 	// looks wrong), once each.
 	Hints        []string `json:"hints,omitempty"`

@@ -86,21 +86,22 @@ func (c *counters) skipped() int64 {
 
 // run is one execution's shared state.
 type run struct {
-	job     *job.Job
-	command string
-	opts    Options
-	prog    *transform.Program
-	store   store
-	led     ledger.Ledger // nil in a dry run
-	runID   int64
-	c       counters
-	loader  *load.Loader
-	open    *openKeys
-	rec     *recorder
-	spill   *spill
-	fail    func(error) // stops the run for a fatal error
-	changed []Ref
-	chMu    sync.Mutex
+	job      *job.Job
+	command  string
+	opts     Options
+	prog     *transform.Program
+	store    store
+	led      ledger.Ledger // nil in a dry run
+	runID    int64
+	c        counters
+	loader   *load.Loader
+	open     *openKeys
+	rec      *recorder
+	spill    *spill
+	fail     func(error) // stops the run for a fatal error
+	changed  []Ref
+	chMu     sync.Mutex
+	warnings []string
 	// failedOrigins are the records that failed to read or map in an
 	// earlier run: reading one correctly now clears its failure.
 	failedOrigins map[msg.Origin]bool
@@ -242,6 +243,9 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 		if err := r.loadFailedOrigins(); err != nil {
 			return nil, err
 		}
+		if r.command == "retry" {
+			r.warnUnsent()
+		}
 		if r.runID, err = led.StartRun(j.File, r.command); err != nil {
 			return nil, err
 		}
@@ -264,7 +268,11 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 			r.loader.Pacer().SetObserver(r.opts.Metrics)
 		}
 	}
-	r.spill = newSpill(r.workDir())
+	maxOpen := 0
+	if r.loader != nil {
+		maxOpen = r.loader.Options().MaxOpen
+	}
+	r.spill = newSpill(r.workDir(), maxOpen)
 	defer r.spill.Close()
 	fw, err := newFailureWriter(j.Failures, r.opts.DryRun)
 	if err != nil {
@@ -313,6 +321,9 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 	}
 	ferr := fw.Close()
 	rep := r.report(started)
+	if m := r.opts.Metrics; m != nil && rep.Unsent > 0 {
+		m.Records("unsent", "", int(rep.Unsent))
+	}
 	if h, ok := src.(extract.Hints); ok {
 		rep.Hints = h.Hints()
 		for _, line := range rep.Hints {
@@ -374,6 +385,31 @@ func (r *run) loadFailedOrigins() error {
 		r.failedOrigins[f.Origin] = true
 		return nil
 	})
+}
+
+// warnUnsent notes, for a retry, that the last run did not finish: retry
+// resends failures only; what that run never sent needs a run.
+func (r *run) warnUnsent() {
+	runs, err := r.led.Runs(20)
+	if err != nil {
+		return
+	}
+	for _, run := range runs {
+		if run.Command != "run" {
+			continue
+		}
+		if run.State == "completed" {
+			return
+		}
+		var c struct{ Unsent int64 }
+		_ = json.Unmarshal([]byte(run.Counts), &c)
+		w := fmt.Sprintf("the last run (#%d) ended %s", run.ID, run.State)
+		if c.Unsent > 0 {
+			w += fmt.Sprintf(" with %d records unsent", c.Unsent)
+		}
+		r.warnings = append(r.warnings, w+": retry resends only what failed; `msgmigrate run` sends the rest")
+		return
+	}
 }
 
 // rewriteRecordFailures writes the records that still fail to read or map
@@ -678,6 +714,7 @@ func (r *run) report(started time.Time) *Report {
 		rep.FailedByCode = maps.Clone(r.c.byCode)
 	}
 	r.c.mu.Unlock()
+	rep.Warnings = r.warnings
 	rep.Unsent = rep.Read - rep.Loaded - rep.Skipped - rep.Failed - rep.WouldSend - rep.OtherShards
 	if r.loader != nil {
 		s, ps := &r.loader.Stats, &r.loader.Pacer().Stats

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/msgmigrate/msgmigrate/load"
 	"github.com/msgmigrate/msgmigrate/msg"
 )
 
@@ -34,10 +35,18 @@ type segment struct {
 	live int
 }
 
-const spillSegment = 64 << 20
+// spillSegment bounds one segment file. A segment is deleted once nothing
+// in it is open, so one long-open item keeps its whole segment on disk:
+// segments are small next to max_open_bytes (a quarter of it, 1–16 MiB).
+func spillSegment(maxOpen int) int64 {
+	if maxOpen <= 0 {
+		maxOpen = load.DefaultMaxOpen
+	}
+	return int64(min(max(maxOpen/4, 1<<20), 16<<20))
+}
 
-func newSpill(dir string) *spill {
-	return &spill{dir: dir, segSize: spillSegment, segs: map[int32]*segment{}, next: 1}
+func newSpill(dir string, maxOpen int) *spill {
+	return &spill{dir: dir, segSize: spillSegment(maxOpen), segs: map[int32]*segment{}, next: 1}
 }
 
 // put stores b and returns where it is.

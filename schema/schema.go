@@ -6,6 +6,8 @@ package schema
 import (
 	"slices"
 	"strings"
+
+	"github.com/msgmigrate/msgmigrate/internal/suggest"
 )
 
 // Type is a target field's JSON type.
@@ -78,32 +80,11 @@ func (s *Schema) Suggest(path string) string {
 		if f.Forbid != "" {
 			continue
 		}
-		if d := distance(strings.ToLower(path), strings.ToLower(f.Path)); d < bestD {
+		if d := suggest.Distance(strings.ToLower(path), strings.ToLower(f.Path)); d < bestD {
 			best, bestD = f.Path, d
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var registry = map[string]*Schema{}

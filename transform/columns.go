@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/msgmigrate/msgmigrate/internal/suggest"
 )
 
 // ColumnError is a row.X in a mapping whose column the source does not
@@ -199,7 +201,7 @@ func suggestColumn(col string, known []string) string {
 	prefix := ""
 	for _, k := range known {
 		nk := norm(k)
-		if d := levenshtein(c, nk); d < bestD {
+		if d := suggest.Distance(c, nk); d < bestD {
 			best, bestD = k, d
 		}
 		if prefix == "" && len(c) >= 3 && strings.HasPrefix(nk, c) {
@@ -210,26 +212,4 @@ func suggestColumn(col string, known []string) string {
 		return prefix
 	}
 	return best
-}
-
-// levenshtein is the edit distance between a and b, in runes.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

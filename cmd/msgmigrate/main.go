@@ -80,7 +80,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.BoolVar(&g.noProg, "no-progress", false, "no progress bar, even on a terminal")
 	pf.StringArrayVar(&g.sets, "set", nil, "override a job key, e.g. --set sink.concurrency=16 (repeatable)")
-	root.AddCommand(runCmd(g), validateCmd(g), previewCmd(g), retryCmd(g), statusCmd(g), idmapCmd(g), sandboxCmd(g), benchCmd(g), testCmd(g), lintCmd(g), schemaCmd(g), mappingsCmd(g), initCmd(g), k8sCmd(g), checkCmd(g))
+	root.AddCommand(runCmd(g), validateCmd(g), previewCmd(g), retryCmd(g), statusCmd(g), idmapCmd(g), sandboxCmd(g), benchCmd(g), testCmd(g), lintCmd(g), schemaCmd(g), mappingsCmd(g), initCmd(g), k8sCmd(g), checkCmd(g), versionCmd(g), ledgerCmd(g))
 	err := root.Execute()
 	if err == nil {
 		return exitOK

@@ -317,6 +317,9 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 		}
 		fmt.Fprintf(w, " · retried %d · throttled %d\n", r.Retried, r.Throttled)
 	}
+	for _, note := range r.Warnings {
+		fmt.Fprintf(w, "  note: %s\n", note)
+	}
 	for _, h := range r.Hints {
 		fmt.Fprintf(w, "  hint: %s\n", h)
 	}

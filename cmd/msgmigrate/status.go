@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/msgmigrate/msgmigrate/extract/ledgersource"
@@ -37,6 +38,7 @@ func closeAll(rs []ledger.Reader) {
 type shardStatus struct {
 	Ledger         string           `json:"ledger"`
 	Loaded         int64            `json:"loaded"`
+	SizeBytes      int64            `json:"size_bytes,omitempty"`
 	Failed         int64            `json:"failed"`
 	RecordFailures map[string]int64 `json:"record_failures,omitempty"`
 	Watermark      string           `json:"watermark,omitempty"`
@@ -61,6 +63,7 @@ func statusOf(r ledger.Reader, by string, runs int) (shardStatus, error) {
 		return s, err
 	}
 	s.Loaded, s.Failed = c.Loaded, c.Failed
+	s.SizeBytes = sizeOf(r)
 	if len(c.RecordFailures) > 0 {
 		s.RecordFailures = c.RecordFailures
 	}
@@ -152,7 +155,15 @@ func printStatus(w io.Writer, all []shardStatus, by string) {
 		for k, v := range s.RecordFailures {
 			rf[k] += v
 		}
-		fmt.Fprintf(w, "ledger %s\n", s.Ledger)
+		fmt.Fprintf(w, "ledger %s", s.Ledger)
+		if s.SizeBytes > 0 {
+			fmt.Fprintf(w, " (%s on disk", humanize.IBytes(uint64(s.SizeBytes)))
+			if n := s.Loaded + s.Failed; n > 0 {
+				fmt.Fprintf(w, ", %d bytes an item", s.SizeBytes/n)
+			}
+			fmt.Fprint(w, "; msgmigrate ledger vacuum gives back what is free)")
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  loaded %d · failed %d", s.Loaded, s.Failed)
 		if len(s.RecordFailures) > 0 {
 			fmt.Fprintf(w, " · records that failed before loading: %d read, %d map", s.RecordFailures["read"], s.RecordFailures["map"])

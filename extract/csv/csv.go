@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -84,7 +85,11 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		return nil, fmt.Errorf("%s: source.encoding %w", sec.File, err)
 	}
 	path := sec.Path(c.Path)
-	return OpenWith(path, c.Path, Options{Delimiter: c.Delimiter, MaxRecord: c.MaxRecord, Encoding: c.Encoding})
+	s, err := OpenWith(path, c.Path, Options{Delimiter: c.Delimiter, MaxRecord: c.MaxRecord, Encoding: c.Encoding})
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%s: source.path: %w", config.Pos(sec.File, sec.Line("path")), err)
+	}
+	return s, err
 }
 
 // Open opens a UTF-8 file; name is how origins call the file. delimiter ""
@@ -303,7 +308,7 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	}
 	origin := msg.Origin{Source: s.name, Line: line}
 	if len(fields) != len(s.header) {
-		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead,
+		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Raw: s.raw(fields),
 			Err: fmt.Errorf("row has %d fields, the header has %d", len(fields), len(s.header))}
 	}
 	rec := &msg.Record{Origin: origin, Fields: make(map[string]any, len(fields))}
@@ -316,12 +321,31 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 			if s.hint == "" && te.Windows1252 {
 				s.hint = fmt.Sprintf("%s looks like Windows-1252 (line %d: %s); set %s", s.name, te.Line, hexBytes(te.Bytes), s.setting)
 			}
-			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: te}
+			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: te, Raw: s.raw(fields)}
 		}
 		rec.Fields[s.header[i]] = v
 	}
 	return rec, nil
 }
+
+// raw is a row that failed as text for the failures file: its fields
+// joined by the delimiter, cut at rawLimit bytes.
+func (s *Source) raw(fields []string) []byte {
+	var b []byte
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, s.rd.comma)
+		}
+		b = append(b, f...)
+		if len(b) > rawLimit {
+			return b[:rawLimit]
+		}
+	}
+	return b
+}
+
+// rawLimit bounds the text a read failure keeps.
+const rawLimit = 4 << 10
 
 // textError describes value v of a row starting on line start, which is not
 // valid UTF-8; before are the row's fields before it, to count the lines.

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/msgmigrate/msgmigrate/internal/suggest"
 )
 
 // Registry maps kinds to factories of type F.
@@ -50,7 +52,11 @@ func (r *Registry[F]) Get(kind string) (F, error) {
 	f, ok := r.m[kind]
 	r.mu.RUnlock()
 	if !ok {
-		return f, fmt.Errorf("unknown %s kind %q (known: %s)", r.what, kind, strings.Join(r.Kinds(), ", "))
+		hint := ""
+		if s := suggest.Closest(kind, r.Kinds()); s != "" {
+			hint = fmt.Sprintf(" — did you mean %q?", s)
+		}
+		return f, fmt.Errorf("unknown %s kind %q%s (known: %s)", r.what, kind, hint, strings.Join(r.Kinds(), ", "))
 	}
 	return f, nil
 }

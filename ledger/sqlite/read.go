@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -203,4 +206,25 @@ func (d *DB) Meta(key string) (string, error) {
 		return "", nil
 	}
 	return v, err
+}
+
+// Size is the room the ledger takes on disk: the file, its write-ahead log
+// and its key index.
+func (d *DB) Size() (int64, error) {
+	var n int64
+	for _, p := range []string{d.path, d.path + "-wal", d.path + "-shm"} {
+		if st, err := os.Stat(p); err == nil {
+			n += st.Size()
+		}
+	}
+	err := filepath.WalkDir(d.path+".keys", func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := e.Info(); err == nil && !e.IsDir() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
 }

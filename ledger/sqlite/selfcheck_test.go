@@ -231,3 +231,19 @@ func TestALedgerOfTheFirstLayoutIsUpgraded(t *testing.T) {
 	assert.Equal(t, "T-b", loaded[1].TargetID)
 	assert.Equal(t, "m.csv:2", loaded[0].Origin.String())
 }
+
+// A state directory a run cannot write to is named, with why — not
+// SQLite's "unable to open database file (14)". (A read-only file system
+// refuses root too; a directory's mode does not, so the test needs one.)
+func TestAReadOnlyStateDirectoryIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o555))
+	defer os.Chmod(dir, 0o755)
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Skip("this user can write to a read-only directory (root): run the tests as another user to check this")
+	}
+	_, err := Open(filepath.Join(dir, "job.db"), ledger.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "its directory "+dir+" is not writable")
+}

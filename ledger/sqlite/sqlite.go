@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/msgmigrate/msgmigrate/ledger"
@@ -125,6 +126,11 @@ func Open(path string, o ledger.Options) (*DB, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
+	}
+	// SQLite says only "unable to open database file (14)": say which
+	// directory, and why.
+	if err := unix.Access(filepath.Dir(path), unix.W_OK); err != nil {
+		return nil, fmt.Errorf("ledger %s: its directory %s is not writable (%w): a run records into it; give this job a writable state:", path, filepath.Dir(path), err)
 	}
 	unlock, err := lock(path)
 	if err != nil {
