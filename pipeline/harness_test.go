@@ -70,11 +70,17 @@ func (h *harness) opts() pipeline.Options {
 
 func (h *harness) run(opts ...func(*pipeline.Options)) *pipeline.Report {
 	h.t.Helper()
+	return h.runSets(nil, opts...)
+}
+
+// runSets runs the job with --set overrides.
+func (h *harness) runSets(sets []string, opts ...func(*pipeline.Options)) *pipeline.Report {
+	h.t.Helper()
 	o := h.opts()
 	for _, f := range opts {
 		f(&o)
 	}
-	rep, err := pipeline.Run(context.Background(), context.Background(), h.load(), o)
+	rep, err := pipeline.Run(context.Background(), context.Background(), h.load(sets...), o)
 	require.NoError(h.t, err)
 	return rep
 }

@@ -234,7 +234,7 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 		defer ds.Close()
 		r.store = ds
 	} else {
-		led, err := ledger.Open(j.State, ledger.Options{Shard: r.opts.Shard, Traces: []string{j.Report}, NewLedger: r.opts.NewLedger, Log: r.opts.Log})
+		led, err := openLedger(j.State, ledger.Options{Shard: r.opts.Shard, Traces: []string{j.Report}, NewLedger: r.opts.NewLedger, Log: r.opts.Log})
 		if err != nil {
 			return nil, err
 		}
@@ -377,6 +377,10 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 	}
 	return rep, runErr
 }
+
+// openLedger opens a job's ledger; a variable so that a test can make the
+// ledger fail as a full disk would.
+var openLedger = ledger.Open
 
 // loadFailedOrigins reads which records failed to read or map before.
 func (r *run) loadFailedOrigins() error {
