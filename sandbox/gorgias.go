@@ -49,7 +49,7 @@ type GorgiasConfig struct {
 	// OtherAppsUsed is how many calls other apps have in the bucket when
 	// the fake starts.
 	OtherAppsUsed int
-	CursorTTL time.Duration // cursors expire; 0 = 10 minutes
+	CursorTTL     time.Duration // cursors expire; 0 = 10 minutes
 	// ExpiredCursor is how a refused cursor is answered: 400 (default), or
 	// 404, 410, 422 — the vendor does not document it.
 	ExpiredCursor int
@@ -114,7 +114,7 @@ func NewGorgias(cfg GorgiasConfig) *Gorgias {
 	g := &Gorgias{cfg: cfg, dice: newDice(cfg.Seed),
 		bucket: &leakyBucket{size: float64(cfg.BucketSize), leak: cfg.LeakPerSecond, other: cfg.OtherApps,
 			level: float64(min(cfg.OtherAppsUsed, cfg.BucketSize))},
-		next:   1000, rng: rand.New(rand.NewPCG(cfg.Seed, 7)), updates: map[int64][]json.RawMessage{}}
+		next: 1000, rng: rand.New(rand.NewPCG(cfg.Seed, 7)), updates: map[int64][]json.RawMessage{}}
 	g.Generate(cfg.Messages, time.Date(2024, 1, 1, 8, 0, 0, 0, time.UTC))
 	return g
 }

@@ -36,6 +36,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var addr string
 	var cfg sandbox.MyKaarmaConfig
 	var messages int
+	var gorgias sandbox.GorgiasConfig // the Gorgias fake's readings
+	var gorgiasUpdate string
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -50,6 +52,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages},
 				EziManager:  sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
 			}
+			if u := sandbox.GorgiasUpdate(gorgiasUpdate); u != sandbox.GorgiasPartial && u != sandbox.GorgiasReplace {
+				return fmt.Errorf("--gorgias-update %q: want partial or replace", gorgiasUpdate)
+			}
+			all.Gorgias.Update, all.Gorgias.NoEcho = sandbox.GorgiasUpdate(gorgiasUpdate), gorgias.NoEcho
+			all.Gorgias.OtherApps, all.Gorgias.ExpiredCursor = gorgias.OtherApps, gorgias.ExpiredCursor
 			srv := sandbox.New(all)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -82,6 +89,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&cfg.MaxItems, "max-items", 0, "items per request before a 400 (0 = 1000)")
 	c.Flags().IntVar(&cfg.MaxBodyBytes, "max-body", 0, "body bytes before a 413 (0 = 4 MiB)")
 	faultFlags(c, &cfg.Faults)
+	// Gorgias's undocumented behaviours: pick a reading (VENDORS.md [!]).
+	c.Flags().StringVar(&gorgiasUpdate, "gorgias-update", "partial", "how the Gorgias fake reads an update: partial (only the fields sent change) or replace (fields not sent are cleared)")
+	c.Flags().BoolVar(&gorgias.NoEcho, "gorgias-no-echo", false, "the Gorgias fake answers an update with {} instead of the message")
+	c.Flags().Float64Var(&gorgias.OtherApps, "gorgias-other-apps", 0, "calls a second other apps spend from the Gorgias account's budget")
+	c.Flags().IntVar(&gorgias.ExpiredCursor, "gorgias-expired-cursor", 400, "the status the Gorgias fake answers an expired cursor with (400, 404, 410, 422)")
 	return c
 }
 
