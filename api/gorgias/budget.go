@@ -65,7 +65,8 @@ func ParseCallLimit(v string) (used, limit int, ok bool) {
 
 // Wait is how long to hold back after an answer reported used of limit:
 // until the bucket has leaked back below limit minus the reserve, at
-// limit/Window calls a second; 0 while there is room.
+// limit/Window calls a second, and never longer than Window; 0 while
+// there is room.
 func (b *Budget) Wait(used, limit int) time.Duration {
 	reserve := b.Reserve
 	if reserve < 0 {
@@ -75,8 +76,10 @@ func (b *Budget) Wait(used, limit int) time.Duration {
 	if over <= 0 {
 		return 0
 	}
-	perCall := b.Window / time.Duration(limit)
-	return time.Duration(over) * perCall
+	// The whole bucket leaks in Window: no wait is longer, whatever an
+	// answer claims.
+	over = min(over, limit)
+	return time.Duration(over) * (b.Window / time.Duration(limit))
 }
 
 // Observe reads an answer's header and pauses the pacer if need be.

@@ -98,6 +98,7 @@ func TestBudgetWait(t *testing.T) {
 	}{
 		{0, 40, 0}, {35, 40, 0}, {36, 40, 500 * time.Millisecond}, {40, 40, 2500 * time.Millisecond},
 		{71, 80, 0}, {72, 80, 250 * time.Millisecond},
+		{1 << 40, 40, 20 * time.Second}, // more than the bucket holds: never longer than its window
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, b.Wait(c.used, c.limit), "%d/%d", c.used, c.limit)

@@ -16,6 +16,11 @@ import (
 // refused, without handing out a message in between.
 const MaxRestarts = 3
 
+// MaxEmptyPages bounds how many empty pages with a next cursor a listing
+// follows in a row: a cursor that moves without handing out anything would
+// otherwise page forever.
+const MaxEmptyPages = 10
+
 // Item is one message of a listing: its bytes, id and creation time.
 type Item struct {
 	Raw     json.RawMessage
@@ -54,6 +59,7 @@ type Listing struct {
 	handed   bool
 	skipping bool // after a restart: skipping what was handed out
 	restarts int  // restarts since the last message handed out
+	empty    int  // empty pages in a row
 	Pages    int  // pages read
 	Restarts int  // restarts in all
 }
@@ -172,6 +178,14 @@ func (l *Listing) fetch(ctx context.Context) error {
 		}
 		if l.seen[next] {
 			return fmt.Errorf("gorgias: page %d: the API gave a next cursor it gave before: the listing would not end", l.Pages)
+		}
+		if len(p.Data) == 0 {
+			l.empty++
+			if l.empty > MaxEmptyPages {
+				return fmt.Errorf("gorgias: page %d: %d empty pages in a row, each with a next cursor: the listing makes no progress", l.Pages, l.empty)
+			}
+		} else {
+			l.empty = 0
 		}
 		l.seen[next] = true
 		l.q.Cursor, q.Cursor = next, next

@@ -168,6 +168,20 @@ func TestARepeatedCursorIsAnError(t *testing.T) {
 	assert.Contains(t, err.Error(), "a next cursor it gave before")
 }
 
+// Empty pages that keep pointing further are an error, not an endless loop.
+func TestEmptyPagesWithoutEndAreAnError(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"data":[],"meta":{"next_cursor":"c%d"}}`, n.Add(1))
+	}))
+	defer srv.Close()
+	l := newClient(srv.URL, api.Auth{AccessToken: "t"}).Messages(api.ListQuery{Limit: 1}, nil)
+	_, err := l.Next(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "empty pages in a row")
+	assert.EqualValues(t, api.MaxEmptyPages+1, n.Load())
+}
+
 // Refused credentials to a request with a cursor are not an expired
 // cursor: the run stops.
 func TestAuthFailureWithACursorIsNotAnExpiry(t *testing.T) {
