@@ -135,7 +135,7 @@ func TestConformance(t *testing.T) {
 // account's leaky bucket (429 with Retry-after), server errors, dropped
 // connections and answers cut short.
 func TestExtractsEveryMessageOnceUnderLimitsAndFaults(t *testing.T) {
-	s := fake(t, sandbox.GorgiasConfig{Messages: 1500, BucketSize: 4, LeakPerSecond: 400,
+	s := fake(t, sandbox.GorgiasConfig{Messages: 800, BucketSize: 4, LeakPerSecond: 400,
 		Faults: sandbox.Faults{ServerError: 0.1, Drop: 0.05, Garble: 0.05, Throttle: 0.05, Seed: 5}})
 	src := openSource(t, s, "limit: 50\naccount_window: 10ms\n")
 	got, skips := readAll(t, src)
@@ -281,14 +281,23 @@ func TestSinceReadsNewestFirstAndStops(t *testing.T) {
 }
 
 // Other apps spend from the account's budget: the source reads the
-// call-limit header and holds back, and still reads every message once.
+// call-limit header on every answer and holds every request back while the
+// bucket is nearly full, and still reads every message once.
 func TestTheAccountBudgetIsShared(t *testing.T) {
 	s := fake(t, sandbox.GorgiasConfig{Messages: 600, BucketSize: 40, LeakPerSecond: 400, OtherApps: 300, OtherAppsUsed: 38})
-	src := openSource(t, s, "limit: 10\n")
+	// The real window: the first answer says 39/40, 4 calls into the
+	// reserve at half a second each.
+	src := openSource(t, s, "limit: 10\naccount_window: 20s\n")
+	_, err := src.Next(context.Background())
+	require.NoError(t, err)
+	assert.Greater(t, src.client.T.Pacer.Paused(), time.Second, "every request held back")
+	assert.EqualValues(t, 39, src.client.Budget.Stats.Used.Load())
+	assert.EqualValues(t, 40, src.client.Budget.Stats.Limit.Load())
+
+	src = openSource(t, s, "limit: 10\n")
 	got, _ := readAll(t, src)
 	assert.Equal(t, want(t, s, false), got)
-	assert.Positive(t, src.client.Budget.Stats.Pauses.Load(), "held back before the bucket overflowed")
-	assert.EqualValues(t, 40, src.client.Budget.Stats.Limit.Load())
+	assert.Positive(t, src.client.Budget.Stats.Pauses.Load())
 }
 
 func TestColumns(t *testing.T) {
