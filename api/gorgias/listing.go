@@ -32,7 +32,8 @@ type Item struct {
 // time that is not one): that message's failure, not the listing's.
 type ItemError struct {
 	Page int
-	ID   int64 // 0 when unknown
+	ID   int64           // 0 when unknown
+	Raw  json.RawMessage // the message as listed
 	Err  error
 }
 
@@ -102,7 +103,7 @@ func (l *Listing) Next(ctx context.Context) (Item, error) {
 			if err == nil {
 				err = errors.New("a message without an id")
 			}
-			return Item{}, &ItemError{Page: l.Pages, Err: err}
+			return Item{}, &ItemError{Page: l.Pages, Raw: raw, Err: err}
 		}
 		created, err := ParseTime(head.Created)
 		if err != nil {
@@ -110,7 +111,7 @@ func (l *Listing) Next(ctx context.Context) (Item, error) {
 				continue // reported before the restart
 			}
 			l.bad[head.ID] = true
-			return Item{}, &ItemError{Page: l.Pages, ID: head.ID, Err: fmt.Errorf("created_datetime %q is not a datetime", head.Created)}
+			return Item{}, &ItemError{Page: l.Pages, ID: head.ID, Raw: raw, Err: fmt.Errorf("created_datetime %q is not a datetime", head.Created)}
 		}
 		if l.handed && created.Equal(l.last) && l.atLast[head.ID] {
 			continue // handed out before a restart
