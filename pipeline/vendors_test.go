@@ -29,24 +29,6 @@ type vendorCase struct {
 
 var vendorCases = []vendorCase{
 	{
-		kind: "gorgias",
-		source: `  kind: gorgias
-  url: sandbox
-  username: ops@shop.example
-  api_key: k
-  rate: 1000/s
-  retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 20ms}`,
-		lookups: `  customers:   {file: ../../testdata/gorgias/customers.csv, key: email, value: customer_uuid}
-  departments: {file: ../../testdata/gorgias/departments.csv, key: channel, value: department_uuid}
-  users:       {file: ../../testdata/gorgias/users.csv, key: email, value: user_uuid}`,
-		n: func(s *sandbox.Server) int { return s.Gorgias.Count() },
-		grow: func(s *sandbox.Server, k int) {
-			msgs := s.Gorgias.Messages()
-			last, _ := time.Parse(time.RFC3339Nano, msgs[len(msgs)-1].CreatedDatetime)
-			s.Gorgias.Generate(k, last.Add(time.Minute))
-		},
-	},
-	{
 		kind: "tracezilla",
 		source: `  kind: tracezilla
   url: sandbox
@@ -73,8 +55,6 @@ func TestVendorMigrationsAreIncremental(t *testing.T) {
 	for _, vc := range vendorCases {
 		t.Run(vc.kind, func(t *testing.T) {
 			fake := sandbox.Start(sandbox.Config{
-				Gorgias: sandbox.GorgiasConfig{Email: "ops@shop.example", APIKey: "k", Messages: 3000, BucketSize: 2, LeakPerSecond: 20,
-					Faults: sandbox.Faults{ServerError: 0.05, Seed: 2}},
 				Tracezilla: sandbox.TracezillaConfig{Token: "t0k", Messages: 3000,
 					Faults: sandbox.Faults{ServerError: 0.05, Throttle: 0.05, Seed: 3}},
 				MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
@@ -183,36 +163,6 @@ sink: {kind: mykaarma, url: sandbox, username: u, password: p, retry: {base_dela
 	rep = run()
 	assert.Equal(t, int64(20), rep.Loaded)
 	assert.Equal(t, int64(2020), fake.MyKaarma.Unique())
-}
-
-// Extraction overlaps loading: the first batch reaches the target long
-// before the last page is fetched.
-func TestExtractionOverlapsLoading(t *testing.T) {
-	fake := sandbox.Start(sandbox.Config{
-		Gorgias:  sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: 3000, BucketSize: 1000, LeakPerSecond: 1000, Faults: sandbox.Faults{Latency: 10 * time.Millisecond}},
-		MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"},
-	})
-	defer fake.Close()
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	repo := filepath.Dir(wd)
-	jobPath := filepath.Join(t.TempDir(), "g.yaml")
-	require.NoError(t, os.WriteFile(jobPath, []byte(replaceAll(`source: {kind: gorgias, url: sandbox, username: e, api_key: k, rate: 1000/s, limit: 50}
-mapping: builtin:gorgias-to-mykaarma
-lookups:
-  customers:   {file: REPO/testdata/gorgias/customers.csv, key: email, value: customer_uuid}
-  departments: {file: REPO/testdata/gorgias/departments.csv, key: channel, value: department_uuid}
-  users:       {file: REPO/testdata/gorgias/users.csv, key: email, value: user_uuid}
-sink: {kind: mykaarma, url: sandbox, username: u, password: p, batch: {max_items: 20, linger: 20ms}}
-`, "REPO", repo)), 0o644))
-	j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	require.Equal(t, int64(3000), rep.Loaded)
-	first, last := time.Unix(0, fake.MyKaarma.Stats.FirstAt.Load()), time.Unix(0, fake.Gorgias.Stats.LastAt.Load())
-	assert.True(t, first.Before(last), "first send %v, last page %v", first, last)
-	assert.Greater(t, last.Sub(first), 200*time.Millisecond, "long before: most pages come after the first send")
 }
 
 // A trial run with --limit does not move the watermark: the next run still

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,15 +26,14 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 	require.NoError(t, err)
 	repo := filepath.Dir(wd)
 	sinks := map[string]string{
-		"gorgias":    "{kind: gorgias, url: sandbox, username: ops@shop.example, api_key: k, rate: 1000/s, retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 5ms}}",
 		"tracezilla": "{kind: tracezilla, url: sandbox, token: t0k, retry: {base_delay: 1ms, max_delay: 5ms}}",
 		"ezimanager": "{kind: ezimanager, url: sandbox, email: ops@store.example, password: pw, retry: {base_delay: 1ms, max_delay: 5ms}}",
 	}
-	// SuperOffice's write-back, under each reading: pipeline/superoffice_test.go.
-	for _, kind := range []string{"gorgias", "tracezilla", "ezimanager"} {
+	// Gorgias's and SuperOffice's write-backs have their own tests
+	// (gorgias_test.go, superoffice_test.go): every reading of their update.
+	for _, kind := range []string{"tracezilla", "ezimanager"} {
 		t.Run(kind, func(t *testing.T) {
 			fake := sandbox.Start(sandbox.Config{
-				Gorgias:    sandbox.GorgiasConfig{Email: "ops@shop.example", APIKey: "k", Messages: 400, BucketSize: 1000, LeakPerSecond: 1000},
 				Tracezilla: sandbox.TracezillaConfig{Token: "t0k", Messages: 400, Faults: sandbox.Faults{ServerError: 0.05, Seed: 1}},
 				EziManager: sandbox.EziManagerConfig{Email: "ops@store.example", Password: "pw", Messages: 400, Faults: sandbox.Faults{ServerError: 0.05, Seed: 3}},
 				MyKaarma:   sandbox.MyKaarmaConfig{Username: "u", Password: "p"},
@@ -49,12 +47,10 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "ids.txt"), ids, 0o644))
 			migration := filepath.Join(dir, "migrate.yaml")
 			src := map[string]string{
-				"gorgias":    "{kind: gorgias, url: sandbox, username: ops@shop.example, api_key: k, rate: 1000/s}",
 				"tracezilla": "{kind: tracezilla, url: sandbox, token: t0k, retry: {base_delay: 1ms, max_delay: 5ms}}",
 				"ezimanager": "{kind: ezimanager, url: sandbox, email: ops@store.example, password: pw, ids: ids.txt, retry: {base_delay: 1ms, max_delay: 5ms}}",
 			}[kind]
 			lookups := map[string]string{
-				"gorgias":    "customers: {file: REPO/testdata/gorgias/customers.csv, key: email, value: customer_uuid}\n  departments: {file: REPO/testdata/gorgias/departments.csv, key: channel, value: department_uuid}\n  users: {file: REPO/testdata/gorgias/users.csv, key: email, value: user_uuid}",
 				"tracezilla": "customers: {file: REPO/testdata/tracezilla/customers.csv, key: key, value: customer_uuid}\n  departments: {file: REPO/testdata/tracezilla/departments.csv, key: model, value: department_uuid}\n  users: {file: REPO/testdata/tracezilla/users.csv, key: user_id, value: user_uuid}",
 				"ezimanager": "customers: {file: REPO/testdata/ezimanager/customers.csv, key: key, value: customer_uuid}\n  departments: {file: REPO/testdata/ezimanager/departments.csv, key: key, value: department_uuid}",
 			}[kind]
@@ -100,13 +96,6 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 			require.NoError(t, l.Loaded(func(e ledger.Entry) error {
 				n++
 				switch kind {
-				case "gorgias":
-					id, _ := strconv.ParseInt(e.Origin.ID, 10, 64)
-					m, ok := fake.Gorgias.Message(id)
-					require.True(t, ok)
-					require.NotNil(t, m.ExternalID)
-					assert.Equal(t, e.TargetID, *m.ExternalID)
-					assert.Len(t, fake.Gorgias.Updates(id), 1)
 				case "tracezilla":
 					id := e.Origin.ID
 					if id == gone {

@@ -30,7 +30,7 @@ const (
 func DefaultConfig(messages int) Config {
 	return Config{
 		MyKaarma:    MyKaarmaConfig{Username: User, Password: Password},
-		Gorgias:     GorgiasConfig{Email: "ops@shop.example", APIKey: Password, Messages: messages},
+		Gorgias:     GorgiasConfig{Email: "ops@shop.example", APIKey: Password, AccessToken: Password, Messages: messages},
 		Tracezilla:  TracezillaConfig{Token: Password, Messages: messages},
 		SuperOffice: SuperOfficeConfig{Ticket: Password, AppToken: Password, Token: Password, Messages: messages},
 		EziManager:  EziManagerConfig{Email: "ops@store.example", Password: Password, Messages: messages},

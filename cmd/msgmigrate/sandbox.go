@@ -37,6 +37,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var cfg sandbox.MyKaarmaConfig
 	var messages int
 	var soDates, soZone, soLanguage string
+	var gorgias sandbox.GorgiasConfig // the Gorgias fake's readings
+	var gorgiasUpdate string
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -56,6 +58,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
 				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
 			}
+			if u := sandbox.GorgiasUpdate(gorgiasUpdate); u != sandbox.GorgiasPartial && u != sandbox.GorgiasReplace {
+				return fmt.Errorf("--gorgias-update %q: want partial or replace", gorgiasUpdate)
+			}
+			all.Gorgias.Update, all.Gorgias.NoEcho = sandbox.GorgiasUpdate(gorgiasUpdate), gorgias.NoEcho
+			all.Gorgias.OtherApps, all.Gorgias.ExpiredCursor = gorgias.OtherApps, gorgias.ExpiredCursor
 			srv := sandbox.New(all)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -91,6 +98,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&soZone, "superoffice-zone", "Europe/Oslo", "the SuperOffice fake tenant's base time zone")
 	c.Flags().StringVar(&soLanguage, "superoffice-language", "honoured", "how the SuperOffice fake writes list values: honoured (Accept-Language), lower, raw")
 	faultFlags(c, &cfg.Faults)
+	// Gorgias's undocumented behaviours: pick a reading (VENDORS.md [!]).
+	c.Flags().StringVar(&gorgiasUpdate, "gorgias-update", "partial", "how the Gorgias fake reads an update: partial (only the fields sent change) or replace (fields not sent are cleared)")
+	c.Flags().BoolVar(&gorgias.NoEcho, "gorgias-no-echo", false, "the Gorgias fake answers an update with {} instead of the message")
+	c.Flags().Float64Var(&gorgias.OtherApps, "gorgias-other-apps", 0, "calls a second other apps spend from the Gorgias account's budget")
+	c.Flags().IntVar(&gorgias.ExpiredCursor, "gorgias-expired-cursor", 400, "the status the Gorgias fake answers an expired cursor with (400, 404, 410, 422)")
 	return c
 }
 

@@ -90,3 +90,13 @@ func Items(route msg.Route, n int, payload func(i int) (key string, body []byte)
 	}
 	return b
 }
+
+// Each adapts a function of one result to the loader's Emit.
+func Each(fn func(load.Result)) load.Emit {
+	return func(rs []load.Result) error {
+		for _, r := range rs {
+			fn(r)
+		}
+		return nil
+	}
+}
