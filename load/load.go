@@ -63,15 +63,15 @@ type Sink interface {
 // Options shape delivery. Benthos-style, the sink states its batch policy and
 // its maximum in flight.
 type Options struct {
-	MaxItems    int           // items per request
-	MaxBytes    int           // payload bytes per request; 0 = no limit
-	Overhead    int           // bytes of the request envelope around the items
-	Concurrency int           // requests in flight at most
+	MaxItems    int // items per request
+	MaxBytes    int // payload bytes per request; 0 = no limit
+	Overhead    int // bytes of the request envelope around the items
+	Concurrency int // requests in flight at most
 	// Linger is how long a partial batch may wait for more items; 0 (the
 	// default) waits until its route ends or memory bounds call for it: a
 	// batch sent early is one more request.
-	Linger time.Duration
-	MaxOpen     int           // bytes of all open batches before the fullest is sent
+	Linger  time.Duration
+	MaxOpen int // bytes of all open batches before the fullest is sent
 }
 
 // Paced is implemented by sinks that talk to a service: the loader makes
