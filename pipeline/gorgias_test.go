@@ -122,7 +122,7 @@ func TestGorgiasMigration(t *testing.T) {
 		assert.Equal(t, 1, st.Times, "%d: loaded once", m.ID)
 		require.NotNil(t, a.UpdateThreadTimestamp)
 		assert.False(t, *a.UpdateThreadTimestamp)
-		assert.False(t, *a.UpdateTotalMessageCount)
+		assert.True(t, *a.UpdateTotalMessageCount)
 		assert.Equal(t, m.Public, *a.ShowInCustomerConversation)
 		sent := m.CreatedDatetime
 		if m.SentDatetime != nil {

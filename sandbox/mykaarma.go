@@ -27,8 +27,20 @@ type MyKaarmaConfig struct {
 	MaxItems           int  // items per request; over it, 400 REQUEST_TOO_LARGE. 0 = 1000
 	MaxBodyBytes       int  // over it, 413. 0 = 4 MiB
 	CountOnly          bool // keep counts, not payloads (benchmarks)
+	// Answer is which part of the 200 carries the items' outcomes, which
+	// the vendor does not say (VENDORS.md): "both" (the default), "lists"
+	// (succesfullySubmittedSourceUuids / failedSourceUuids only) or
+	// "entries" (saveMessageResponse only).
+	Answer string
 	Faults
 }
+
+// The readings of a 200.
+const (
+	AnswerBoth    = "both"
+	AnswerLists   = "lists"
+	AnswerEntries = "entries"
+)
 
 // Stored is what the fake keeps of one message.
 type Stored struct {
@@ -177,6 +189,12 @@ func (m *MyKaarma) historical(w http.ResponseWriter, r *http.Request) {
 
 // respond answers 200, or a cut-short 200 when the dice say so.
 func (m *MyKaarma) respond(w http.ResponseWriter, resp *api.Response) {
+	switch m.cfg.Answer {
+	case AnswerLists:
+		resp.SaveMessageResponse = nil
+	case AnswerEntries:
+		resp.SuccesfullySubmittedSourceUuids, resp.FailedSourceUuids = nil, nil
+	}
 	if m.dice.roll(m.cfg.Faults.Garble) {
 		m.Stats.Faulted.Add(1)
 		full, _ := json.Marshal(resp)

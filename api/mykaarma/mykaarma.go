@@ -30,10 +30,10 @@ type Request struct {
 
 // Response is the 200 body. A 200 can carry per-item failures.
 type Response struct {
-	SaveMessageResponse []ItemResponse `json:"saveMessageResponse"`
+	SaveMessageResponse []ItemResponse `json:"saveMessageResponse,omitempty"`
 	// The vendor's spelling, matched exactly.
-	SuccesfullySubmittedSourceUuids []string  `json:"succesfullySubmittedSourceUuids"`
-	FailedSourceUuids               []string  `json:"failedSourceUuids"`
+	SuccesfullySubmittedSourceUuids []string  `json:"succesfullySubmittedSourceUuids,omitempty"`
+	FailedSourceUuids               []string  `json:"failedSourceUuids,omitempty"`
 	Errors                          []Error   `json:"errors"`
 	Warnings                        []Warning `json:"warnings"`
 	// Not in the seed's 200, but in the rest of their API's answers:

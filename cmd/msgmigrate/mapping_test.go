@@ -134,14 +134,14 @@ func TestLintColumnsFrom(t *testing.T) {
 	assert.Equal(t, 0, code, "without the data the typo cannot be seen")
 	code, out, errs := run(t, "lint", mapping, "--columns-from", quickstartCSV)
 	assert.Equal(t, 1, code, out)
-	assert.Contains(t, errs, mapping+`:9: where: row.chanel: the source has no column "chanel" (did you mean "channel"?)`)
-	assert.Contains(t, errs, mapping+`:19: fields.messageAttributes.subject: row.subjekt: the source has no column "subjekt" (did you mean "subject"?)`)
+	assert.Contains(t, errs, mapping+`:16: where: row.chanel: the source has no column "chanel" (did you mean "channel"?)`)
+	assert.Contains(t, errs, mapping+`:26: fields.messageAttributes.subject: row.subjekt: the source has no column "subjekt" (did you mean "subject"?)`)
 
 	// Columns no expression reads are a hint, not an error.
 	fixed := write(t, dir, "fixed.yaml", strings.Replace(mustRead(t, "../../mappings/csv-to-mykaarma.yaml"), "  messageAttributes.subject: row.subject\n", "", 1))
 	code, out, errs = run(t, "lint", fixed, "--columns-from", quickstartCSV)
 	assert.Equal(t, 0, code, errs)
-	assert.Contains(t, out, fixed+": ok (sink mykaarma, 10 fields)\n  hint: no expression reads 1 of the source's columns: subject\n")
+	assert.Contains(t, out, fixed+": ok (sink mykaarma, 13 fields)\n  hint: no expression reads 1 of the source's columns: subject\n")
 }
 
 func TestLint(t *testing.T) {
