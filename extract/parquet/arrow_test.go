@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,10 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/extract/extracttest"
 )
 
 // Files as Apache Arrow writes them (pyarrow, Spark's Arrow path, DuckDB's
@@ -42,6 +46,7 @@ type arrowOpts struct {
 	PageIndex  bool  // write the offset index
 	Plain      bool  // no dictionary, PLAIN values (the fallback every writer has)
 	Encoding   apq.Encoding
+	PlainFor   []string // columns without a dictionary
 }
 
 func arrowSchema(typed bool) *arrow.Schema {
@@ -160,8 +165,19 @@ func writeArrow(tb testing.TB, path string, o arrowOpts) {
 	if o.Plain {
 		props = append(props, apq.WithEncoding(apq.Encodings.Plain))
 	}
+	for _, c := range o.PlainFor {
+		props = append(props, apq.WithDictionaryFor(c, false))
+	}
 	if o.Encoding != 0 {
-		props = append(props, apq.WithDictionaryDefault(false), apq.WithEncoding(o.Encoding))
+		// Delta encodings apply to the columns of their type: integers
+		// (the typed times) for DELTA_BINARY_PACKED, text for the others.
+		props = append(props, apq.WithDictionaryDefault(false))
+		for c, name := range arrowColumns {
+			timeCol := c == 5 || c == 6
+			if (o.Encoding == apq.Encodings.DeltaBinaryPacked) == (timeCol && o.TypedTimes) {
+				props = append(props, apq.WithEncodingFor(name, o.Encoding))
+			}
+		}
 	}
 	f, err := os.Create(path)
 	require.NoError(tb, err)
@@ -213,4 +229,41 @@ func TestWriteArrowFixture(t *testing.T) {
 	st, err := os.Stat(*arrowOut)
 	require.NoError(t, err)
 	t.Logf("%s: %d rows, %d bytes, one row group, dictionary pages, zstd", *arrowOut, *arrowRows, st.Size())
+}
+
+func TestReadsArrowFiles(t *testing.T) {
+	const n = 3000
+	for _, tt := range []struct {
+		Name string
+		Opts arrowOpts
+	}{
+		{"DictionaryZstdOneRowGroup", arrowOpts{Codec: compress.Codecs.Zstd, Dict: true, TypedTimes: true}},
+		{"DictionarySnappyTextTimes", arrowOpts{Codec: compress.Codecs.Snappy, Dict: true}},
+		{"LargePages", arrowOpts{Codec: compress.Codecs.Zstd, Dict: true, PageSize: 16 << 20, TypedTimes: true}},
+		{"SmallPagesManyRowGroups", arrowOpts{Codec: compress.Codecs.Snappy, Dict: true, PageSize: 4 << 10, GroupRows: 700}},
+		{"PlainUncompressed", arrowOpts{Codec: compress.Codecs.Uncompressed, Plain: true, TypedTimes: true}},
+		{"DataPageV2Gzip", arrowOpts{Codec: compress.Codecs.Gzip, Dict: true, V2: true, PageSize: 8 << 10, TypedTimes: true}},
+		{"DataPageV2Plain", arrowOpts{Codec: compress.Codecs.Zstd, Plain: true, V2: true, PageSize: 8 << 10}},
+		{"DeltaByteArrayLZ4", arrowOpts{Codec: compress.Codecs.Lz4Raw, Encoding: apq.Encodings.DeltaByteArray}},
+		{"DeltaLengthByteArrayBrotli", arrowOpts{Codec: compress.Codecs.Brotli, Encoding: apq.Encodings.DeltaLengthByteArray}},
+		{"DeltaBinaryPackedTimes", arrowOpts{Codec: compress.Codecs.Snappy, Encoding: apq.Encodings.DeltaBinaryPacked, TypedTimes: true, PageSize: 8 << 10}},
+		{"OffsetIndex", arrowOpts{Codec: compress.Codecs.Zstd, Dict: true, PageIndex: true, PageSize: 8 << 10, GroupRows: 1000}},
+	} {
+		t.Run(tt.Name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.parquet")
+			tt.Opts.Rows = n
+			writeArrow(t, path, tt.Opts)
+			s, err := Open(path, 100)
+			require.NoError(t, err)
+			defer s.Close()
+			assert.Equal(t, arrowColumns, s.Columns())
+			recs, errs := extracttest.ReadAll(t, s)
+			require.Empty(t, errs)
+			require.Len(t, recs, n)
+			for i, r := range recs {
+				require.Equal(t, arrowWant(i, tt.Opts.TypedTimes), r.Fields, "row %d", i+1)
+				require.Equal(t, i+1, r.Origin.Line)
+			}
+		})
+	}
 }

@@ -51,7 +51,7 @@ type column struct {
 	row             int64 // rows of the row group handed out, read or failed
 	meta            *pq.ColumnMetaData
 	cc              *pq.ColumnChunk
-	pos, end        int64 // the next page header; the chunk's end
+	start, pos, end int64 // the chunk's first page, the next page header, the chunk's end
 	pageNo          int
 	dict            []any
 	dictErr         error
@@ -232,7 +232,7 @@ func (c *column) openChunk(rg *pq.RowGroup) error {
 	if start < int64(len(magic)) || m.TotalCompressedSize < 0 || end > c.f.dataEnd {
 		return fmt.Errorf("its column chunk (bytes %d to %d) lies outside the file's data", start, end)
 	}
-	c.cc, c.meta, c.pos, c.end = cc, m, start, end
+	c.cc, c.meta, c.start, c.pos, c.end = cc, m, start, start, end
 	return nil
 }
 
@@ -360,7 +360,7 @@ func (c *column) offsetIndex() []*pq.PageLocation {
 	if _, err := thriftRead(buf, oi); err != nil || len(oi.PageLocations) == 0 {
 		return nil
 	}
-	prev := &pq.PageLocation{Offset: c.pos - 1, FirstRowIndex: 0}
+	prev := &pq.PageLocation{Offset: c.start - 1, FirstRowIndex: 0}
 	for _, l := range oi.PageLocations {
 		if l == nil || l.Offset <= prev.Offset || l.Offset >= c.end || l.FirstRowIndex < prev.FirstRowIndex || l.FirstRowIndex >= max(c.rgRows, 1) {
 			return nil

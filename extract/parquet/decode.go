@@ -600,10 +600,9 @@ func (d *deltaLengthDecoder) skip(n int) error {
 // deltaByteArrayDecoder reads DELTA_BYTE_ARRAY: each value is a prefix of
 // the one before and a suffix.
 type deltaByteArrayDecoder struct {
-	prefix  *deltaDecoder
-	suffix  *deltaLengthDecoder
-	prev    []byte
-	prevLen int
+	prefix *deltaDecoder
+	suffix *deltaLengthDecoder
+	prev   []byte // the value before
 }
 
 func newDeltaByteArray(data []byte) (*deltaByteArrayDecoder, error) {
@@ -622,8 +621,8 @@ func newDeltaByteArray(data []byte) (*deltaByteArrayDecoder, error) {
 	return &deltaByteArrayDecoder{prefix: p, suffix: s}, nil
 }
 
-// step reads the next prefix length and suffix; keep builds the value.
-func (d *deltaByteArrayDecoder) step(keep bool) error {
+// step reads the next prefix length and suffix into prev.
+func (d *deltaByteArrayDecoder) step() error {
 	p, err := d.prefix.nextInt()
 	if err != nil {
 		return fmt.Errorf("DELTA_BYTE_ARRAY: %w", err)
@@ -632,18 +631,15 @@ func (d *deltaByteArrayDecoder) step(keep bool) error {
 	if err != nil {
 		return fmt.Errorf("DELTA_BYTE_ARRAY: %w", err)
 	}
-	if p < 0 || int(p) > d.prevLen {
-		return fmt.Errorf("DELTA_BYTE_ARRAY: prefix of %d bytes of a %d-byte value", p, d.prevLen)
+	if p < 0 || int(p) > len(d.prev) {
+		return fmt.Errorf("DELTA_BYTE_ARRAY: prefix of %d bytes of a %d-byte value", p, len(d.prev))
 	}
-	d.prevLen = int(p) + len(s)
-	if keep {
-		d.prev = append(d.prev[:p], s...)
-	}
+	d.prev = append(d.prev[:p], s...)
 	return nil
 }
 
 func (d *deltaByteArrayDecoder) next() (any, error) {
-	if err := d.step(true); err != nil {
+	if err := d.step(); err != nil {
 		return nil, err
 	}
 	return string(d.prev), nil
@@ -651,7 +647,7 @@ func (d *deltaByteArrayDecoder) next() (any, error) {
 
 func (d *deltaByteArrayDecoder) skip(n int) error {
 	for ; n > 0; n-- {
-		if err := d.step(false); err != nil {
+		if err := d.step(); err != nil {
 			return err
 		}
 	}
