@@ -16,12 +16,12 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	pqfile "github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/thrift/lib/go/thrift"
 	pgo "github.com/parquet-go/parquet-go"
-	pq "github.com/xitongsys/parquet-go/parquet"
-	pqfile "github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	pq "github.com/xitongsys/parquet-go/parquet"
 
 	"github.com/msgmigrate/msgmigrate/extract/extracttest"
 	"github.com/msgmigrate/msgmigrate/msg"

@@ -108,7 +108,9 @@ func TestDecodersAgainstAnotherEncoder(t *testing.T) {
 				"DELTA_BYTE_ARRAY": func() (valueDecoder, error) {
 					return newValueDecoder(pq.Encoding_DELTA_BYTE_ARRAY, colType{typ: pq.Type_BYTE_ARRAY}, dba, n, nil, nil)
 				},
-				"PLAIN": func() (valueDecoder, error) { return &plainDecoder{t: colType{typ: pq.Type_BYTE_ARRAY}, data: plain}, nil },
+				"PLAIN": func() (valueDecoder, error) {
+					return &plainDecoder{t: colType{typ: pq.Type_BYTE_ARRAY}, data: plain}, nil
+				},
 			} {
 				got := decodeAll(t, mk, n)
 				for i := range strs {
