@@ -3,10 +3,12 @@ package parquet
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +49,7 @@ type arrowOpts struct {
 	Plain      bool  // no dictionary, PLAIN values (the fallback every writer has)
 	Encoding   apq.Encoding
 	PlainFor   []string // columns without a dictionary
+	DictLimit  int64    // dictionary page size limit, past which Arrow falls back to PLAIN
 }
 
 func arrowSchema(typed bool) *arrow.Schema {
@@ -129,8 +132,29 @@ func arrowRow(i int) []*string {
 	return row
 }
 
-// arrowWant is what the source must give for arrowRow(i).
+// arrowWant is what the source must give for arrowRow(i) (a copy: callers
+// may change it).
 func arrowWant(i int, typed bool) map[string]any {
+	key := [2]int{i, 0}
+	if typed {
+		key[1] = 1
+	}
+	wantMu.Lock()
+	defer wantMu.Unlock()
+	w, ok := wantCache[key]
+	if !ok {
+		w = makeWant(i, typed)
+		wantCache[key] = w
+	}
+	return maps.Clone(w)
+}
+
+var (
+	wantMu    sync.Mutex
+	wantCache = map[[2]int]map[string]any{}
+)
+
+func makeWant(i int, typed bool) map[string]any {
 	out := map[string]any{}
 	for c, v := range arrowRow(i) {
 		if v == nil {
@@ -164,6 +188,9 @@ func writeArrow(tb testing.TB, path string, o arrowOpts) {
 	}
 	if o.Plain {
 		props = append(props, apq.WithEncoding(apq.Encodings.Plain))
+	}
+	if o.DictLimit > 0 {
+		props = append(props, apq.WithDictionaryPageSizeLimit(o.DictLimit))
 	}
 	for _, c := range o.PlainFor {
 		props = append(props, apq.WithDictionaryFor(c, false))
@@ -241,6 +268,7 @@ func TestReadsArrowFiles(t *testing.T) {
 		{"DictionarySnappyTextTimes", arrowOpts{Codec: compress.Codecs.Snappy, Dict: true}},
 		{"LargePages", arrowOpts{Codec: compress.Codecs.Zstd, Dict: true, PageSize: 16 << 20, TypedTimes: true}},
 		{"SmallPagesManyRowGroups", arrowOpts{Codec: compress.Codecs.Snappy, Dict: true, PageSize: 4 << 10, GroupRows: 700}},
+		{"DictionaryFallbackToPlain", arrowOpts{Codec: compress.Codecs.Snappy, Dict: true, DictLimit: 8 << 10, PageSize: 16 << 10}},
 		{"PlainUncompressed", arrowOpts{Codec: compress.Codecs.Uncompressed, Plain: true, TypedTimes: true}},
 		{"DataPageV2Gzip", arrowOpts{Codec: compress.Codecs.Gzip, Dict: true, V2: true, PageSize: 8 << 10, TypedTimes: true}},
 		{"DataPageV2Plain", arrowOpts{Codec: compress.Codecs.Zstd, Plain: true, V2: true, PageSize: 8 << 10}},

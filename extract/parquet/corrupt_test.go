@@ -324,3 +324,34 @@ func FuzzFile(f *testing.F) {
 		}
 	})
 }
+
+// An uncompressed page has no codec to notice the damage: the page is
+// checked whole before its first row is handed out, so the rows before the
+// damaged bytes fail with it instead of loading.
+func TestDamagedUncompressedPage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "u.parquet")
+	writeArrow(t, path, arrowOpts{Rows: 3000, Codec: compress.Codecs.Uncompressed, Plain: true, PageSize: 64 << 10, PageIndex: true})
+	r, err := pqfile.OpenParquetFile(path, false)
+	require.NoError(t, err)
+	rgi, err := r.GetPageIndexReader().RowGroup(0)
+	require.NoError(t, err)
+	oi, err := rgi.GetOffsetIndex(slices.Index(arrowColumns, "body_text"))
+	require.NoError(t, err)
+	locs := oi.GetPageLocations()
+	require.NoError(t, r.Close())
+	require.Greater(t, len(locs), 2)
+	pg, next := locs[1], locs[2]
+	p := damage(t, path, pg.Offset+int64(pg.CompressedPageSize)*3/4-2048) // late in the page
+	s, err := Open(p, 100)
+	require.NoError(t, err)
+	defer s.Close()
+	recs, errs := extracttest.ReadAll(t, s)
+	var failed []int
+	for _, e := range errs {
+		failed = append(failed, e.Origin.Line)
+	}
+	assert.Equal(t, spans(rowsOf(int(pg.FirstRowIndex)+1, int(next.FirstRowIndex))), spans(failed))
+	for _, r := range recs {
+		require.Equal(t, arrowWant(r.Origin.Line-1, false), r.Fields, "row %d", r.Origin.Line)
+	}
+}
