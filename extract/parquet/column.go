@@ -3,6 +3,7 @@ package parquet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 type PageError struct {
 	Column   string // the column's dotted path, as written
 	RowGroup int    // 1-based
-	Page     int    // 1-based position in the column chunk, the dictionary page included
+	Page     int    // 1-based position in the column chunk, the dictionary page included; 0: the whole chunk
 	Offset   int64  // where its header starts in the file
 	// The rows lost with it, 1-based row numbers of the file.
 	FirstRow, LastRow int64
@@ -22,6 +23,10 @@ type PageError struct {
 }
 
 func (e *PageError) Error() string {
+	if e.Page == 0 { // the column chunk as a whole
+		return fmt.Sprintf("column %s: row group %d (rows %d–%d) cannot be read: %v",
+			e.Column, e.RowGroup, e.FirstRow, e.LastRow, e.Err)
+	}
 	return fmt.Sprintf("column %s: row group %d, page %d at byte %d (rows %d–%d) cannot be read: %v",
 		e.Column, e.RowGroup, e.Page, e.Offset, e.FirstRow, e.LastRow, e.Err)
 }
@@ -188,12 +193,23 @@ func (c *column) streamFailed(err error) *PageError {
 // returns the failure.
 func (c *column) failRange(from, to int64, page int, off int64, err error) *PageError {
 	to = min(max(to, from+1), c.rgRows)
+	err = noEOF(err)
 	e := &PageError{
 		Column: c.leaf.path, RowGroup: c.rg + 1, Page: page, Offset: off,
 		FirstRow: c.rgFirst + from + 1, LastRow: c.rgFirst + to, Err: err,
 	}
 	c.fail, c.failFrom, c.failTo = e, from, to
 	return e
+}
+
+// noEOF keeps io.EOF out of a record's failure: a caller that tests
+// errors.Is(err, io.EOF) before *msg.Error would take the failure of one
+// row for the end of the source, and silently drop the rest.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New(err.Error())
+	}
+	return err
 }
 
 // nextRowGroup moves to the next row group's chunk of this column.

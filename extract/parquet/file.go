@@ -153,7 +153,7 @@ func (f *file) next() (*msg.Record, error) {
 	}
 	if f.bad != nil {
 		f.read++
-		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: f.bad}
+		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: noEOF(f.bad)}
 	}
 	r := f.row
 	fields := make(map[string]any, len(f.root.children))

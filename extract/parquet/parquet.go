@@ -16,7 +16,6 @@ package parquet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,12 +142,12 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 				// A file that cannot be read at all costs that file: one
 				// failure naming it, and on to the next.
 				s.finished(name)
-				return nil, &msg.Error{Origin: msg.Origin{Source: name}, Stage: msg.StageRead, Err: err}
+				return nil, &msg.Error{Origin: msg.Origin{Source: name}, Stage: msg.StageRead, Err: noEOF(err)}
 			}
 			s.cur = f
 		}
 		rec, err := s.cur.next()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { // the file's end, never a row's failure
 			s.cur.close()
 			s.finished(s.cur.name)
 			s.cur = nil
