@@ -177,6 +177,13 @@ func TestConformance(t *testing.T) {
 		Records: []map[string]any{want(0), want(1), want(0), want(1), want(2)},
 		Bad:     []string{filepath.Join(dir, "part-0002.parquet")},
 	})
+	// The columns as written, known before the first row; the part file
+	// that is not Parquet adds none.
+	s, err := Open(dir, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"id", "body_text", "Channel Name", "subject", "sent_at", "legacy_ts", "day", "amount",
+		"score", "ratio", "read", "count32", "tags", "sender", "headers", "raw", "maybe"}, s.Columns())
+	require.NoError(t, s.Close())
 }
 
 func TestBadFiles(t *testing.T) {

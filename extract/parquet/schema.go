@@ -21,7 +21,9 @@ type node struct {
 	elem     *pq.SchemaElement
 	children []*node
 	dl       int32 // definition level once this node is defined
+	rl       int32 // repeated nodes from the root to this one, itself included
 	repeated bool
+	leaves   []int                  // top-level fields: the leaf columns below
 	leaf     int                    // leaf column index, -1 for groups
 	conv     func(any) (any, error) // leaf value → record value
 	kind     kind
@@ -63,7 +65,7 @@ func buildTree(elems []*pq.SchemaElement, names []string) (*node, []*node, error
 				repAbove++
 			}
 		}
-		n.dl = dl
+		n.dl, n.rl = dl, int32(repAbove)
 		if e.GetNumChildren() == 0 && parent != nil {
 			if repAbove > 1 {
 				return nil, fmt.Errorf("column %s: lists inside lists are not supported", n.path)
@@ -94,6 +96,7 @@ func buildTree(elems []*pq.SchemaElement, names []string) (*node, []*node, error
 	}
 	for _, c := range root.children {
 		classify(c)
+		c.leaves = leafIndexes(c, nil)
 	}
 	return root, leaves, nil
 }
@@ -135,6 +138,16 @@ func classify(n *node) {
 	default:
 		n.kind = kStruct
 	}
+}
+
+func leafIndexes(n *node, out []int) []int {
+	if n.leaf >= 0 {
+		return append(out, n.leaf)
+	}
+	for _, c := range n.children {
+		out = leafIndexes(c, out)
+	}
+	return out
 }
 
 // firstLeaf is any leaf below n: all of them agree on whether n is defined.
