@@ -53,8 +53,12 @@ func (fw *failureWriter) write(e *msg.Error, record []byte) error {
 		return nil
 	}
 	line := FailureLine{Origin: e.Origin.String(), Stage: string(e.Stage), Key: e.Key, Code: e.Code, Error: e.Err.Error(), Record: record}
-	if len(e.Raw) > 0 {
-		line.Raw = capRaw(e.Raw)
+	switch {
+	case len(e.Raw) == 0:
+	case record == nil && len(e.Raw) < maxRaw && json.Valid(e.Raw) && e.Raw[0] == '{':
+		line.Record = e.Raw // the readable part of a row (XLSX, Parquet)
+	default:
+		line.Raw = capRaw(e.Raw) // the row's text (CSV)
 	}
 	return fw.writeLine(line)
 }

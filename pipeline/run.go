@@ -576,12 +576,13 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 			return nil
 		}
 		rec, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+		// A record's failure first: one that wraps io.EOF is not the end
+		// of the source.
 		var me *msg.Error
 		var skip *msg.Skip
 		switch {
+		case errors.Is(err, io.EOF) && !errors.As(err, &me):
+			return nil
 		case errors.As(err, &me):
 			n++
 			if !r.mine(me.Origin) {

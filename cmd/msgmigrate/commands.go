@@ -176,10 +176,10 @@ func eachMapped(ctx context.Context, src extract.Source, prog *transform.Program
 	m := prog.NewMapper()
 	for {
 		rec, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
+		var me *msg.Error
+		if errors.Is(err, io.EOF) && !errors.As(err, &me) {
 			return nil
 		}
-		var me *msg.Error
 		if errors.As(err, &me) {
 			if !fn(&msg.Record{Origin: me.Origin}, nil, err) {
 				return nil

@@ -98,13 +98,14 @@ func ReadAll(t testing.TB, src extract.Source) (recs []*msg.Record, errs []*msg.
 	t.Helper()
 	for {
 		rec, err := src.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return recs, errs
-		}
+		// A record's failure first: one that wraps io.EOF is not the end.
 		var me *msg.Error
 		if errors.As(err, &me) {
 			errs = append(errs, me)
 			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return recs, errs
 		}
 		require.NoError(t, err)
 		require.NotNil(t, rec)

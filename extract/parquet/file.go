@@ -3,6 +3,7 @@ package parquet
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -177,7 +178,11 @@ func (f *file) next() (*msg.Record, error) {
 	f.row++
 	f.read++
 	if errs != nil {
-		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: &RowError{Fields: fields, Errs: errs}}
+		raw, _ := json.Marshal(fields) // the row's readable columns, for the failures file
+		if len(raw) > 4<<10 {
+			raw = raw[:4<<10]
+		}
+		return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: &RowError{Fields: fields, Errs: errs}, Raw: raw}
 	}
 	return &msg.Record{Origin: origin, Fields: fields}, nil
 }
