@@ -384,7 +384,19 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 		}
 		out["meta"] = meta
 	}
-	writeJSON(w, http.StatusOK, out)
+	t.answer(w, out)
+}
+
+// answer writes a 200, or — Garble — one cut short.
+func (t *Tracezilla) answer(w http.ResponseWriter, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if t.dice.roll(t.cfg.Garble) {
+		t.Stats.Faulted.Add(1)
+		b = b[:len(b)/2]
+	}
+	w.Write(b)
 }
 
 // render is a message as the API shows it: the readings decide whether
@@ -410,9 +422,7 @@ func (t *Tracezilla) writeMessage(w http.ResponseWriter, m api.Message) {
 	if t.cfg.Wrap {
 		raw, _ = json.Marshal(map[string]json.RawMessage{"data": raw})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	w.Write(raw)
+	t.answer(w, raw)
 }
 
 // get serves GET /messages/{id}.
@@ -492,14 +502,7 @@ func (t *Tracezilla) markSent(w http.ResponseWriter, r *http.Request) {
 	t.marks[id]++
 	answer := *m
 	t.mu.Unlock()
-	if t.dice.roll(t.cfg.Garble) { // stored, then the answer is cut short
-		b, _ := json.Marshal(answer)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		w.Write(b[:len(b)/2])
-		return
-	}
-	t.writeMessage(w, answer)
+	t.writeMessage(w, answer) // Garble: stored, then the answer is cut short
 }
 
 // zuluTime: "Iso8601 ZuluString" (seed 000) — RFC 3339 in UTC, written
