@@ -129,10 +129,6 @@ func (l *Lister) Next(ctx context.Context) ([]json.RawMessage, error) {
 		}
 		items, err := l.fetch(ctx)
 		if err != nil {
-			var pe *PagingError
-			if errors.As(err, &pe) {
-				l.err = err
-			}
 			return nil, err
 		}
 		if len(items) > 0 {
@@ -163,6 +159,8 @@ func (l *Lister) fail(reason string, a ...any) error {
 }
 
 // fetch reads the page l.next points to and works out the one after it.
+// A page whose paging is wrong still hands out its messages; the error
+// comes on the next call (a listing never ends quietly after it).
 func (l *Lister) fetch(ctx context.Context) ([]json.RawMessage, error) {
 	u := l.next
 	p, date, err := l.c.page(ctx, u)
@@ -175,33 +173,37 @@ func (l *Lister) fetch(ctx context.Context) ([]json.RawMessage, error) {
 			l.date = t
 		}
 	}
+	fresh := l.keepNew(p.Data)
+	l.err = l.after(u, p, len(fresh))
+	return fresh, nil
+}
+
+// after checks a page's paging and sets where to read next.
+func (l *Lister) after(u string, p *Page, fresh int) error {
 	if err := l.checkMeta(p.Meta); err != nil {
-		return nil, err
+		return err
 	}
 	next, known, err := p.Next()
 	var pe *PagingError
 	if errors.As(err, &pe) {
 		pe.Page = l.page
-		return nil, pe
+		return pe
 	}
 	if !known {
-		return nil, l.fail("the answer has neither links.next nor links.next_page: it does not say whether more pages follow, and a listing never ends on a missing key")
-	}
-	fresh := l.keepNew(p.Data)
-	if len(p.Data) > 0 && len(fresh) == 0 && next != "" {
-		return nil, l.fail("every message on it was read before: the listing is going round in circles")
+		return l.fail("the answer has neither links.next nor links.next_page: it does not say whether more pages follow, and a listing never ends on a missing key")
 	}
 	if next == "" {
 		l.done, l.next = true, ""
-		return fresh, nil
+		return nil
 	}
-	if len(p.Data) == 0 {
-		return nil, l.fail("an empty page links to another")
+	switch {
+	case len(p.Data) == 0:
+		return l.fail("an empty page links to another")
+	case fresh == 0:
+		return l.fail("every message on it was read before: the listing is going round in circles")
 	}
-	if l.next, err = l.follow(u, next); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	l.next, err = l.follow(u, next)
+	return err
 }
 
 // checkMeta checks a page's meta against the pages before it.
