@@ -152,6 +152,21 @@ func (t *Tracezilla) Generate(n int, start time.Time) []api.Message {
 	return out
 }
 
+// Set changes the fake's configuration between runs (another reading, a
+// fault on or off); requests already answering keep the one they began with.
+func (t *Tracezilla) Set(f func(*TracezillaConfig)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(&t.cfg)
+}
+
+// conf is the configuration a request is answered by.
+func (t *Tracezilla) conf() TracezillaConfig {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cfg
+}
+
 // Messages returns a copy of the messages, in creation order.
 func (t *Tracezilla) Messages() []api.Message {
 	t.mu.Lock()
@@ -232,18 +247,18 @@ func (t *Tracezilla) Handler(base string) http.Handler {
 
 // admit applies the faults, the token and the team to a request; it
 // reports whether the request may go on.
-func (t *Tracezilla) admit(w http.ResponseWriter, r *http.Request) bool {
+func (t *Tracezilla) admit(w http.ResponseWriter, r *http.Request, cfg TracezillaConfig) bool {
 	t.Stats.Requests.Add(1)
-	if t.dice.fault(w, r, t.cfg.Faults, &t.Stats.Faulted, &t.Stats.Throttled, func(status int) {
+	if t.dice.fault(w, r, cfg.Faults, &t.Stats.Faulted, &t.Stats.Throttled, func(status int) {
 		writeJSON(w, status, api.Error{Message: http.StatusText(status)})
 	}) {
 		return false
 	}
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+t.cfg.Token)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+cfg.Token)) != 1 {
 		writeJSON(w, http.StatusUnauthorized, api.Error{Message: "Unauthenticated."})
 		return false
 	}
-	if r.PathValue("team") != t.cfg.Team {
+	if r.PathValue("team") != cfg.Team {
 		writeJSON(w, http.StatusNotFound, api.Error{Message: "Team not found."})
 		return false
 	}
@@ -257,7 +272,8 @@ func invalid(w http.ResponseWriter, field, why string) {
 // list serves GET /messages: sortBy, sortDirection, status[eq], perPage,
 // page (https://tech.tracezilla.com/docs/rest-api-v1/swagger-api-docs-mirror/messages/messages).
 func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
-	if !t.admit(w, r) {
+	cfg := t.conf()
+	if !t.admit(w, r, cfg) {
 		return
 	}
 	t.Stats.Lists.Add(1)
@@ -309,9 +325,9 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 		page = n
 	}
 	t.mu.Lock()
-	if t.cfg.Churn > 0 {
+	if cfg.Churn > 0 {
 		for i := range t.msgs {
-			if t.msgs[i].Status == api.StatusPending && t.dice.roll(t.cfg.Churn) {
+			if t.msgs[i].Status == api.StatusPending && t.dice.roll(cfg.Churn) {
 				t.setStatus(i, api.StatusSent)
 			}
 		}
@@ -333,21 +349,21 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 		}
 		return c
 	})
-	total := len(view) + t.cfg.PhantomMessages
+	total := len(view) + cfg.PhantomMessages
 	last := max(1, (total+per-1)/per)
 	from := min((page-1)*per, len(view))
 	to := min(from+per, len(view))
 	data := make([]json.RawMessage, 0, to-from)
 	for _, m := range view[from:to] {
-		data = append(data, t.render(m))
+		data = append(data, render(cfg, m))
 	}
 	link := func(n int) *string {
 		origin := "http://" + r.Host
-		if t.cfg.NextPageOrigin != "" {
-			origin = t.cfg.NextPageOrigin
+		if cfg.NextPageOrigin != "" {
+			origin = cfg.NextPageOrigin
 		}
 		lq := url.Values{}
-		if !t.cfg.LinksWithoutQuery {
+		if !cfg.LinksWithoutQuery {
 			lq = r.URL.Query()
 		}
 		lq.Set("page", strconv.Itoa(n))
@@ -356,27 +372,27 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 	}
 	var next *string
 	switch {
-	case page == t.cfg.RepeatPage:
+	case page == cfg.RepeatPage:
 		next = link(page)
-	case page == t.cfg.StopAt:
-	case to < len(view) && page+1 == t.cfg.LostPage:
+	case page == cfg.StopAt:
+	case to < len(view) && page+1 == cfg.LostPage:
 		next = link(page + 2)
 	case to < len(view):
 		next = link(page + 1)
 	}
 	links := map[string]*string{}
-	if t.cfg.Paging != TracezillaPagingNextPage {
+	if cfg.Paging != TracezillaPagingNextPage {
 		links["first"], links["last"], links["next"] = link(1), link(last), next
 		links["prev"] = nil
 		if page > 1 {
 			links["prev"] = link(page - 1)
 		}
 	}
-	if t.cfg.Paging != TracezillaPagingNext {
+	if cfg.Paging != TracezillaPagingNext {
 		links["next_page"] = next
 	}
 	out := map[string]any{"data": data, "links": links}
-	if t.cfg.Paging != TracezillaPagingNextPage {
+	if cfg.Paging != TracezillaPagingNextPage {
 		meta := map[string]any{"current_page": page, "from": nil, "last_page": last, "path": "http://" + r.Host + r.URL.Path,
 			"per_page": per, "to": nil, "total": total}
 		if to > from {
@@ -384,15 +400,15 @@ func (t *Tracezilla) list(w http.ResponseWriter, r *http.Request) {
 		}
 		out["meta"] = meta
 	}
-	t.answer(w, out)
+	t.answer(w, cfg, out)
 }
 
 // answer writes a 200, or — Garble — one cut short.
-func (t *Tracezilla) answer(w http.ResponseWriter, v any) {
+func (t *Tracezilla) answer(w http.ResponseWriter, cfg TracezillaConfig, v any) {
 	b, _ := json.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	if t.dice.roll(t.cfg.Garble) {
+	if t.dice.roll(cfg.Garble) {
 		t.Stats.Faulted.Add(1)
 		b = b[:len(b)/2]
 	}
@@ -401,14 +417,14 @@ func (t *Tracezilla) answer(w http.ResponseWriter, v any) {
 
 // render is a message as the API shows it: the readings decide whether
 // status and sent_note are there.
-func (t *Tracezilla) render(m api.Message) json.RawMessage {
+func render(cfg TracezillaConfig, m api.Message) json.RawMessage {
 	b, _ := json.Marshal(m)
 	var obj map[string]json.RawMessage
 	_ = json.Unmarshal(b, &obj)
-	if t.cfg.NoStatus {
+	if cfg.NoStatus {
 		delete(obj, "status")
 	}
-	if t.cfg.HideNote {
+	if cfg.HideNote {
 		delete(obj, "sent_note")
 	} else if _, ok := obj["sent_note"]; !ok {
 		obj["sent_note"] = json.RawMessage("null")
@@ -417,17 +433,18 @@ func (t *Tracezilla) render(m api.Message) json.RawMessage {
 	return out
 }
 
-func (t *Tracezilla) writeMessage(w http.ResponseWriter, m api.Message) {
-	raw := t.render(m)
-	if t.cfg.Wrap {
+func (t *Tracezilla) writeMessage(w http.ResponseWriter, cfg TracezillaConfig, m api.Message) {
+	raw := render(cfg, m)
+	if cfg.Wrap {
 		raw, _ = json.Marshal(map[string]json.RawMessage{"data": raw})
 	}
-	t.answer(w, raw)
+	t.answer(w, cfg, raw)
 }
 
 // get serves GET /messages/{id}.
 func (t *Tracezilla) get(w http.ResponseWriter, r *http.Request) {
-	if !t.admit(w, r) {
+	cfg := t.conf()
+	if !t.admit(w, r, cfg) {
 		return
 	}
 	t.Stats.Gets.Add(1)
@@ -436,13 +453,14 @@ func (t *Tracezilla) get(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.Error{Message: "No query results for model [Message] " + r.PathValue("id")})
 		return
 	}
-	t.writeMessage(w, m)
+	t.writeMessage(w, cfg, m)
 }
 
 // markSent serves PUT /messages/{id}/sent (seed 000): it marks the message
 // sent, whatever its status was, and answers with the message.
 func (t *Tracezilla) markSent(w http.ResponseWriter, r *http.Request) {
-	if !t.admit(w, r) {
+	cfg := t.conf()
+	if !t.admit(w, r, cfg) {
 		return
 	}
 	t.Stats.Puts.Add(1)
@@ -480,11 +498,11 @@ func (t *Tracezilla) markSent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.Error{Message: "No query results for model [Message] " + id})
 		return
 	}
-	if t.dice.roll(t.cfg.IgnoreWrites) {
+	if t.dice.roll(cfg.IgnoreWrites) {
 		m := t.msgs[i]
 		t.mu.Unlock()
 		t.Stats.Ignored.Add(1)
-		t.writeMessage(w, m)
+		t.writeMessage(w, cfg, m)
 		return
 	}
 	m := &t.msgs[i]
@@ -495,14 +513,14 @@ func (t *Tracezilla) markSent(w http.ResponseWriter, r *http.Request) {
 	}
 	t.clock = t.clock.Add(time.Second)
 	m.Status, m.SentAt, m.UpdatedAt = api.StatusSent, &sentAt, t.clock.Format(time.RFC3339)
-	if !t.cfg.HideNote {
+	if !cfg.HideNote {
 		m.SentNote = &note
 	}
 	t.notes[id] = note
 	t.marks[id]++
 	answer := *m
 	t.mu.Unlock()
-	t.writeMessage(w, answer) // Garble: stored, then the answer is cut short
+	t.writeMessage(w, cfg, answer) // Garble: stored, then the answer is cut short
 }
 
 // zuluTime: "Iso8601 ZuluString" (seed 000) — RFC 3339 in UTC, written
