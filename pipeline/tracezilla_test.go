@@ -384,3 +384,55 @@ fields:
 		assert.Contains(t, d, "sent_at", "only sent_at moved, as asked: %s", d)
 	}
 }
+
+// A CSV of corrections through the tracezilla sink: a sent message's time
+// is corrected only when the job says change_sent_at; a pending message is
+// never marked sent; a missing one fails alone as NOT_FOUND; a date that is
+// not one fails before anything is sent; a rerun sends nothing.
+func TestTracezillaCorrections(t *testing.T) {
+	e := newTZEnv(t, sandbox.TracezillaConfig{Messages: 30})
+	var sent []api.Message
+	var pending api.Message
+	for _, m := range e.fake.Tracezilla.Messages() {
+		switch m.Status {
+		case api.StatusSent:
+			sent = append(sent, m)
+		case api.StatusPending:
+			pending = m
+		}
+	}
+	require.GreaterOrEqual(t, len(sent), 2)
+	require.NotEmpty(t, pending.ID)
+	e.write("fix.csv", "id,sent,note\n"+
+		sent[0].ID+",2024-02-01 10:00:00,Sent by post\n"+
+		sent[1].ID+",2024-02-01T11:00:00+01:00,Sent by fax\n"+
+		pending.ID+",2024-02-01 10:00:00,Never went out\n"+
+		"00000000-0000-0000-0000-000000000000,2024-02-01 10:00:00,Gone\n"+
+		sent[2].ID+",yesterday,Bad date\n")
+	e.write("fix.yaml", "version: 1\nsink: tracezilla\nroute: {id: row.id}\nfields:\n  sent_at: time(row.sent)\n  sent_note: row.note\n")
+	job := func(extra string) string {
+		return e.write("fix.job.yaml", "source: {kind: csv, path: fix.csv}\nmapping: fix.yaml\nsink: {kind: tracezilla, url: sandbox, token: t0k"+extra+"}\n")
+	}
+
+	rep := e.mustRun(job(""))
+	assert.Equal(t, int64(0), rep.Loaded, "without change_sent_at a sent_at stays")
+	assert.Equal(t, map[string]int64{api.WouldChangeSentAt: 2, api.NotSent: 1, api.NotFound: 1}, rep.FailedByCode)
+	assert.Equal(t, int64(1), rep.FailedBy.Map, "a date that is not one fails before sending")
+
+	rep = e.mustRun(job(", change_sent_at: true"))
+	assert.Equal(t, int64(2), rep.Loaded, "%v", rep.FailedByCode)
+	assert.Equal(t, map[string]int64{api.NotSent: 1, api.NotFound: 1}, rep.FailedByCode)
+	at0, note0, _ := e.fake.Tracezilla.Sent(sent[0].ID)
+	assert.Equal(t, "2024-02-01T10:00:00.000Z", at0)
+	assert.Equal(t, "Sent by post", note0)
+	at1, _, _ := e.fake.Tracezilla.Sent(sent[1].ID)
+	assert.Equal(t, "2024-02-01T10:00:00.000Z", at1)
+	got, _ := e.fake.Tracezilla.Message(pending.ID)
+	assert.Equal(t, api.StatusPending, got.Status, "never marked sent")
+
+	puts := e.fake.Tracezilla.Stats.Puts.Load()
+	rep = e.mustRun(job(", change_sent_at: true"))
+	assert.Equal(t, int64(0), rep.Loaded)
+	assert.Equal(t, int64(2), rep.SkippedBy.AlreadyLoaded)
+	assert.Equal(t, puts, e.fake.Tracezilla.Stats.Puts.Load(), "a rerun writes nothing")
+}
