@@ -419,6 +419,9 @@ func (t *Tracezilla) answer(w http.ResponseWriter, cfg TracezillaConfig, v any) 
 // status and sent_note are there.
 func render(cfg TracezillaConfig, m api.Message) json.RawMessage {
 	b, _ := json.Marshal(m)
+	if !cfg.NoStatus && !cfg.HideNote {
+		return b
+	}
 	var obj map[string]json.RawMessage
 	_ = json.Unmarshal(b, &obj)
 	if cfg.NoStatus {
@@ -426,8 +429,6 @@ func render(cfg TracezillaConfig, m api.Message) json.RawMessage {
 	}
 	if cfg.HideNote {
 		delete(obj, "sent_note")
-	} else if _, ok := obj["sent_note"]; !ok {
-		obj["sent_note"] = json.RawMessage("null")
 	}
 	out, _ := json.Marshal(obj)
 	return out

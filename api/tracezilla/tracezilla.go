@@ -52,7 +52,7 @@ type Message struct {
 	// Status is pending, failed or sent; "" when the record does not say.
 	Status          string  `json:"status,omitempty"`
 	SentAt          *string `json:"sent_at"`
-	SentNote        *string `json:"sent_note,omitempty"`
+	SentNote        *string `json:"sent_note"`
 	ReadAt          *string `json:"read_at"`
 	ReadCount       *int64  `json:"read_count"`
 	OpenAt          *string `json:"open_at"`
