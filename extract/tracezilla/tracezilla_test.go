@@ -110,8 +110,8 @@ func TestEveryMessageOnceUnderFaults(t *testing.T) {
 	for _, paging := range readings {
 		for _, bare := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/links without query %v", paging, bare), func(t *testing.T) {
-				s := fake(t, sandbox.TracezillaConfig{Messages: 700, Paging: paging, LinksWithoutQuery: bare, Faults: faults})
-				got := readAll(t, openSource(t, s.VendorURL("tracezilla"), "per_page: 25\n"))
+				s := fake(t, sandbox.TracezillaConfig{Messages: 300, Paging: paging, LinksWithoutQuery: bare, Faults: faults})
+				got := readAll(t, openSource(t, s.VendorURL("tracezilla"), "per_page: 15\n"))
 				assert.Equal(t, want(t, s.Tracezilla.Messages()), got)
 				assert.Positive(t, s.Tracezilla.Stats.Faulted.Load())
 				assert.Positive(t, s.Tracezilla.Stats.Throttled.Load())
