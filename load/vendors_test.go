@@ -19,13 +19,13 @@ import (
 )
 
 // The vendors' update sinks pass the sink conformance suite against their
-// fakes.
+// fakes (tracezilla's, which marks only messages shown as sent, in
+// load/tracezilla).
 func TestVendorSinksConform(t *testing.T) {
 	fake := startVendors(t, 5)
-	gm, tm, sr, ei := fake.Gorgias.Messages()[0], fake.Tracezilla.Messages()[0], fake.SuperOffice.Rows()[0], fake.EziManager.IDs()[0]
+	gm, sr, ei := fake.Gorgias.Messages()[0], fake.SuperOffice.Rows()[0], fake.EziManager.IDs()[0]
 	cases := map[string]struct{ route msg.Route }{
 		"gorgias":     {msg.Route{fmt.Sprint(gm.TicketID), fmt.Sprint(gm.ID)}},
-		"tracezilla":  {msg.Route{tm.ID}},
 		"superoffice": {msg.Route{fmt.Sprint(sr.ID)}},
 		"ezimanager":  {msg.Route{ei}},
 	}
@@ -47,7 +47,6 @@ func startVendors(t *testing.T, n int) *sandbox.Running {
 	t.Helper()
 	fake := sandbox.Start(sandbox.Config{
 		Gorgias:     sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: n, BucketSize: 1000, LeakPerSecond: 1000},
-		Tracezilla:  sandbox.TracezillaConfig{Token: "t", Messages: n},
 		SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: n},
 		EziManager:  sandbox.EziManagerConfig{Email: "e", Password: "p", Messages: n},
 	})
@@ -58,7 +57,6 @@ func startVendors(t *testing.T, n int) *sandbox.Running {
 // payloads are a valid update for each sink.
 var payloads = map[string]string{
 	"gorgias":     `{"channel":"email","via":"api","from_agent":false,"external_id":"x-1"}`,
-	"tracezilla":  `{"sent_at":"2024-01-01T13:25:32.312Z","sent_note":"by hand"}`,
 	"superoffice": `{"Important":true}`,
 	"ezimanager":  `{"priority":2}`,
 }
@@ -66,7 +64,6 @@ var payloads = map[string]string{
 // sections are each sink's job section (%s: the fake's URL).
 var sections = map[string]string{
 	"gorgias":     "url: %s\nusername: e\napi_key: k\nrate: 1000/s",
-	"tracezilla":  "url: %s\ntoken: t",
 	"superoffice": "url: %s\ntoken: t",
 	"ezimanager":  "url: %s\nemail: e\npassword: p",
 }
@@ -83,7 +80,8 @@ func openSink(t *testing.T, fake *sandbox.Running, kind string) load.Sink {
 
 // A record the vendor does not have fails alone, as NOT_FOUND, with the
 // vendor's own words or the record's id: whether the sink reads it first
-// (SuperOffice, EziManager merge) or writes it straight away.
+// (SuperOffice, EziManager merge) or writes it straight away (tracezilla's
+// is in load/tracezilla).
 func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 	fake := startVendors(t, 1)
 	cases := map[string]struct {
@@ -91,7 +89,6 @@ func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 		mentions string
 	}{
 		"gorgias":     {msg.Route{"999999", "999999"}, "HTTP 404"},
-		"tracezilla":  {msg.Route{"no-such-message"}, "HTTP 404"},
 		"superoffice": {msg.Route{"999999"}, "ticket message 999999"},
 		"ezimanager":  {msg.Route{"00000000-0000-0000-0000-000000000000"}, "message 00000000-0000-0000-0000-000000000000"},
 	}

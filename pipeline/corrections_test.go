@@ -25,13 +25,11 @@ import (
 func TestCorrectionsThroughEachSink(t *testing.T) {
 	fake := sandbox.Start(sandbox.Config{
 		Gorgias:     sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: 20, BucketSize: 1000, LeakPerSecond: 1000},
-		Tracezilla:  sandbox.TracezillaConfig{Token: "t", Messages: 20},
 		SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: 20},
 		EziManager:  sandbox.EziManagerConfig{Email: "e", Password: "p", Messages: 20},
 	})
 	defer fake.Close()
 	gm := fake.Gorgias.Messages()
-	tm := fake.Tracezilla.Messages()
 	sr := fake.SuperOffice.Rows()
 	ei := fake.EziManager.IDs()
 	cases := []struct {
@@ -46,16 +44,6 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 			csv: fmt.Sprintf("ticket,id,channel,agent,text,ext\n%d,%d,email,yes,Corrected text,\n%d,%d,email,no,Fixed typo,\n%d,999999,email,no,Gone,\n%d,%d,email,no,Too long,%s\n",
 				gm[0].TicketID, gm[0].ID, gm[1].TicketID, gm[1].ID, gm[2].TicketID, gm[3].TicketID, gm[3].ID, strings.Repeat("x", 300)),
 			sent: func() int { return len(fake.Gorgias.Updates(gm[0].ID)) + len(fake.Gorgias.Updates(gm[1].ID)) },
-		},
-		{
-			kind: "tracezilla", sink: "{kind: tracezilla, url: sandbox, token: t}",
-			mapping: "route: {id: row.id}\nfields:\n  sent_at: time(row.sent)\n  sent_note: row.note\n",
-			csv:     fmt.Sprintf("id,sent,note\n%s,2024-02-01 10:00:00,Sent by post\n%s,2024-02-01T11:00:00+01:00,Sent by fax\n00000000-0000-0000-0000-000000000000,2024-02-01 10:00:00,Gone\n%s,yesterday,Bad date\n", tm[0].ID, tm[1].ID, tm[2].ID),
-			sent: func() int {
-				_, _, a := fake.Tracezilla.Sent(tm[0].ID)
-				_, _, b := fake.Tracezilla.Sent(tm[1].ID)
-				return a + b
-			},
 		},
 		{
 			kind: "superoffice", sink: "{kind: superoffice, url: sandbox, token: t}",

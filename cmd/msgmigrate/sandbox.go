@@ -39,6 +39,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var soDates, soZone, soLanguage string
 	var gorgias sandbox.GorgiasConfig // the Gorgias fake's readings
 	var gorgiasUpdate string
+	var tz sandbox.TracezillaConfig
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -48,12 +49,18 @@ func sandboxCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			switch tz.Paging {
+			case sandbox.TracezillaPagingNext, sandbox.TracezillaPagingNextPage, sandbox.TracezillaPagingBoth:
+			default:
+				return fmt.Errorf("--tracezilla-paging %q: want next, next_page or both", tz.Paging)
+			}
+			tz.Token, tz.Messages = envOr("TRACEZILLA_TOKEN", "sandbox"), messages
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
 			all := sandbox.Config{
 				MyKaarma:   cfg,
 				Gorgias:    sandbox.GorgiasConfig{Email: envOr("GORGIAS_EMAIL", "ops@shop.example"), APIKey: envOr("GORGIAS_API_KEY", "sandbox"), Messages: messages},
-				Tracezilla: sandbox.TracezillaConfig{Token: envOr("TRACEZILLA_TOKEN", "sandbox"), Messages: messages},
+				Tracezilla: tz,
 				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages,
 					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
 				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
@@ -73,7 +80,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.stdout, "  mykaarma    (sink):   %s%s\n", base, sandbox.MyKaarmaBase)
 			fmt.Fprintf(g.stdout, "  gorgias     (source): %s%s  (%d messages)\n", base, sandbox.GorgiasBase, messages)
 			fmt.Fprintf(g.stdout, "  superoffice (source): %s%s/Cust12345/api/v1  (state: %s%s/api/state/Cust12345)\n", base, sandbox.SuperOfficePrefix, base, sandbox.SuperOfficePrefix)
-			fmt.Fprintf(g.stdout, "  tracezilla  (source): %s%s/demo-team\n", base, sandbox.TracezillaBase)
+			fmt.Fprintf(g.stdout, "  tracezilla  (source): %s%s/demo-team  (paging: %s)\n", base, sandbox.TracezillaBase, tz.Paging)
 			fmt.Fprintf(g.stdout, "  ezimanager  (source): %s%s/  (ids: testdata/ezimanager/ids.txt)\n", base, sandbox.EziManagerBase)
 			hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -103,6 +110,12 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().BoolVar(&gorgias.NoEcho, "gorgias-no-echo", false, "the Gorgias fake answers an update with {} instead of the message")
 	c.Flags().Float64Var(&gorgias.OtherApps, "gorgias-other-apps", 0, "calls a second other apps spend from the Gorgias account's budget")
 	c.Flags().IntVar(&gorgias.ExpiredCursor, "gorgias-expired-cursor", 400, "the status the Gorgias fake answers an expired cursor with (400, 404, 410, 422)")
+	// tracezilla's readings (VENDORS.md): which its fake serves.
+	c.Flags().StringVar(&tz.Paging, "tracezilla-paging", sandbox.TracezillaPagingNext, "tracezilla's paging keys: next (links.next and meta), next_page (links.next_page, no meta) or both")
+	c.Flags().BoolVar(&tz.LinksWithoutQuery, "tracezilla-bare-links", false, "tracezilla's page links carry only ?page=N")
+	c.Flags().BoolVar(&tz.NoStatus, "tracezilla-no-status", false, "tracezilla's messages do not show their status")
+	c.Flags().BoolVar(&tz.HideNote, "tracezilla-no-note", false, "tracezilla's messages do not show sent_note")
+	c.Flags().BoolVar(&tz.Wrap, "tracezilla-wrap", false, "tracezilla wraps a single message in {\"data\": …}")
 	return c
 }
 

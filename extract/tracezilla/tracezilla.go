@@ -1,22 +1,30 @@
-// Package tracezilla is the "tracezilla" source: a team's messages, paged
-// through GET /messages by following links.next_page — only ever on the
-// configured origin, which is the only place the token is sent. Full runs
-// read by updated_at, oldest first; incremental runs newest first, down to
-// the watermark (the API has no "updated since" filter).
+// Package tracezilla is the "tracezilla" source: a team's messages, read
+// through api/tracezilla's listing, which follows either reading of the
+// paging keys on the configured origin only and checks the listing is
+// complete (a read that got less than the API said exists is an error:
+// the run has not completed and its watermark stays).
+//
+// A full run reads by created_at, oldest first: page numbers over updated_at
+// shift while messages change (pending → sent). An incremental run reads by
+// updated_at, newest first, down to the watermark minus the lookback, and
+// accepts the overlap (the API has no "updated since" filter). Either way a
+// message a shifted page shows again is handed out once. secret_key and
+// secret_expires never leave the source.
 package tracezilla
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
+	"log/slog"
+	"time"
 
 	api "github.com/msgmigrate/msgmigrate/api/tracezilla"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
+	"github.com/msgmigrate/msgmigrate/extract/jsonl"
 	"github.com/msgmigrate/msgmigrate/extract/vendor"
 	"github.com/msgmigrate/msgmigrate/msg"
 	"github.com/msgmigrate/msgmigrate/transport"
@@ -40,14 +48,16 @@ type Config struct {
 // Source pages through a team's messages.
 type Source struct {
 	vendor.Window
-	base    *url.URL
-	client  *transport.Client
+	client  *api.Client
 	perPage int
 	status  string
-	pager   vendor.Pager
-	next    string
-	desc    bool
-	started bool
+	log     *slog.Logger
+
+	list *api.Lister
+	buf  []json.RawMessage
+	desc bool
+	done bool
+	read int64
 }
 
 func open(_ context.Context, sec config.Section, env extract.Env) (extract.Source, error) {
@@ -65,8 +75,11 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if c.PerPage == 0 {
 		c.PerPage = 100
 	}
+	if c.PerPage < 1 {
+		return nil, fmt.Errorf("%s: source.per_page %d: want a positive number", sec.File, c.PerPage)
+	}
 	switch c.Status {
-	case "", "pending", "failed", "sent":
+	case "", api.StatusPending, api.StatusFailed, api.StatusSent:
 	default:
 		return nil, fmt.Errorf("%s: source.status %q: want pending, failed or sent", sec.File, c.Status)
 	}
@@ -74,69 +87,127 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 	if err != nil {
 		return nil, err
 	}
-	client := vendor.NewClient(env, "tracezilla", c.Config, 0, 1)
-	token := c.Token
-	client.Authorize = func(r *http.Request) {
-		if vendor.SameOrigin(r.URL, u) {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	client.DecodeError = transport.MessageOnly(api.ErrorText)
-	s := &Source{Window: w, base: u, client: client, perPage: c.PerPage, status: c.Status}
-	s.pager.Fetch = s.fetch
-	return s, nil
+	client := api.NewClient(u, c.Token, vendor.NewClient(env, "tracezilla", c.Config, 0, 1))
+	return &Source{Window: w, client: client, perPage: c.PerPage, status: c.Status, log: log}, nil
 }
 
 // Next returns the next message.
 func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
-	if !s.started {
-		s.started = true
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.list == nil {
 		s.desc = !s.From().IsZero()
-		q := url.Values{}
-		q.Set("perPage", strconv.Itoa(s.perPage))
-		q.Set("sortBy", "updated_at")
-		q.Set("sortDirection", map[bool]string{false: "asc", true: "desc"}[s.desc])
-		if s.status != "" {
-			q.Set("status[eq]", s.status)
+		q := api.ListQuery{PerPage: s.perPage, SortBy: "created_at", Status: s.status}
+		if s.desc {
+			q.SortBy, q.Desc = "updated_at", true
 		}
-		s.next = s.base.String() + "/messages?" + q.Encode()
+		s.list = s.client.List(q)
 	}
-	raw, err := s.pager.Next(ctx)
+	for len(s.buf) == 0 {
+		if s.done {
+			return nil, io.EOF
+		}
+		items, err := s.list.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			s.done = true
+			if n := s.list.Repeats(); n > 0 {
+				s.log.Info("tracezilla: messages a shifted page showed again were read once", "repeats", n)
+			}
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.buf = items
+	}
+	raw := s.buf[0]
+	s.buf = s.buf[1:]
+	rec, t, err := decode(s.list.Page(), raw)
 	if err != nil {
+		s.read++
 		return nil, err
 	}
-	rec, t, err := vendor.Decode("tracezilla", s.pager.Page, raw, "id", "updated_at")
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range api.SecretFields {
-		delete(rec.Fields, f)
+	if _, ok := rec.Fields["status"]; !ok && s.status != "" {
+		// The API filtered by status[eq]: a record that does not say its
+		// status has the one asked for.
+		rec.Fields["status"] = s.status
 	}
 	if s.desc && t.Before(s.From()) {
-		s.pager.Stop() // newest first: the rest is older still
+		// Newest first: the rest is older still.
+		s.list.Stop()
+		s.buf, s.done = nil, true
 		return nil, io.EOF
 	}
 	s.Saw(t)
+	s.read++
 	return rec, nil
 }
 
-func (s *Source) fetch(ctx context.Context) ([]json.RawMessage, bool, error) {
-	if err := vendor.FollowLink("tracezilla", s.next, s.base); err != nil {
-		return nil, false, err
+// decode turns a message into a record named "tracezilla message ID",
+// without its secrets, with its updated_at. What cannot be read fails that
+// record alone.
+func decode(page int, raw json.RawMessage) (*msg.Record, time.Time, error) {
+	origin := msg.Origin{Source: "tracezilla", ID: fmt.Sprintf("on page %d", page)}
+	named := func(id string) msg.Origin { return msg.Origin{Source: "tracezilla", ID: id} }
+	fields, err := jsonl.Decode(raw)
+	if err != nil {
+		// No Raw: text that is not JSON may still hold the secret_key.
+		return nil, time.Time{}, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}
 	}
-	var page api.Page
-	if err := s.client.GetJSON(ctx, s.next, &page); err != nil {
-		return nil, false, fmt.Errorf("tracezilla: page %d: %w", s.pager.Page+1, err)
+	for _, f := range api.SecretFields {
+		delete(fields, f)
 	}
-	if page.Links.NextPage == nil || *page.Links.NextPage == "" {
-		return page.Data, true, nil
+	switch v := fields["id"].(type) {
+	case string:
+		if v != "" {
+			origin = named(v)
+		}
+	case int64:
+		origin = named(fmt.Sprint(v))
 	}
-	s.next = *page.Links.NextPage
-	return page.Data, false, nil
+	if origin.ID == "" || fields["id"] == nil {
+		return nil, time.Time{}, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: errors.New("a message without an id")}
+	}
+	ts, _ := fields["updated_at"].(string)
+	t, err := api.ParseTime(ts)
+	if err != nil {
+		return nil, time.Time{}, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("updated_at %q is not a time", ts)}
+	}
+	return &msg.Record{Origin: origin, Fields: fields}, t, nil
+}
+
+// Watermark is the newest updated_at read, but never past the server's
+// clock when the reading began: a message that changed during the run may
+// have been read before it changed, and the next run must read it again.
+func (s *Source) Watermark() time.Time {
+	w := s.Window.Watermark()
+	if s.list != nil {
+		if st := s.list.Started(); !st.IsZero() && w.After(st) {
+			return st
+		}
+	}
+	return w
+}
+
+// Columns are a message's top-level fields, secrets left out.
+func (s *Source) Columns() []string { return api.Columns }
+
+// Progress is the messages handed out, of what the first page's meta said
+// a full run will read (0 when unknown).
+func (s *Source) Progress() (done, total int64) {
+	if s.list == nil || s.desc {
+		return s.read, 0
+	}
+	return s.read, int64(s.list.Total())
 }
 
 // Close releases idle connections.
 func (s *Source) Close() error {
-	s.client.CloseIdleConnections()
+	s.client.HTTP.CloseIdleConnections()
 	return nil
 }

@@ -1,14 +1,24 @@
 // Package tracezilla is the "tracezilla" sink: PUT /messages/{id}/sent with
-// sent_at and sent_note — marks a message sent, e.g. with a note naming the
-// id it got in the target of a migration.
+// sent_at and sent_note, e.g. a note naming the id a message got in the
+// target of a migration.
+//
+// That endpoint marks a message as sent — business state, not a note — so
+// the rule lives here, where every write passes, not in a mapping a user
+// may replace: right before each PUT the sink reads the message as it is
+// now, and writes only if tracezilla shows it as sent; a pending or failed
+// one (or one without a status) fails as NOT_SENT and is never written.
+// The PUT carries the message's own sent_at (a mapped one that differs
+// fails as WOULD_CHANGE_SENT_AT unless change_sent_at: true). The answer's
+// echo is checked — sent, the same sent_at, the note — and a change the
+// vendor silently ignored fails as NOT_APPLIED.
 package tracezilla
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
+	"log/slog"
+	"sync"
 
 	api "github.com/msgmigrate/msgmigrate/api/tracezilla"
 	"github.com/msgmigrate/msgmigrate/config"
@@ -23,6 +33,17 @@ func init() { load.Register("tracezilla", open) }
 type Config struct {
 	load.HTTPConfig `yaml:",inline"` // url: https://app.tracezilla.com/api/v1/{team}
 	Token           string           `yaml:"token"`
+	// ChangeSentAt lets a mapped sent_at change when a message that is
+	// sent already went out (a correction); never a message's status.
+	ChangeSentAt bool `yaml:"change_sent_at"`
+}
+
+type sink struct {
+	*load.Put
+	api          *api.Client
+	changeSentAt bool
+	log          *slog.Logger
+	noteOnce     sync.Once
 }
 
 func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error) {
@@ -31,21 +52,73 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 		return nil, err
 	}
 	if c.Token == "" {
-		return nil, fmt.Errorf("%s: sink.token is required for tracezilla", sec.File)
+		return nil, fmt.Errorf("%s: sink.token is required for tracezilla (token: ${TRACEZILLA_TOKEN})", sec.File)
 	}
-	p, err := load.NewPut(env, c.HTTPConfig, transport.MessageOnly(api.ErrorText))
+	p, err := load.NewPut(env, c.HTTPConfig, nil)
 	if err != nil {
 		return nil, err
 	}
-	token := c.Token
-	p.Client.Authorize = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
-	p.Path = func(it *msg.Item) string { return "/messages/" + url.PathEscape(it.Route[0]) + "/sent" }
-	p.TargetID = func(body []byte) string {
-		var m struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(body, &m)
-		return m.ID
+	base, err := transport.CheckURL("sink.url", p.Base)
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &sink{Put: p, api: api.NewClient(base, c.Token, p.Client), changeSentAt: c.ChangeSentAt, log: log}
+	p.Path = func(it *msg.Item) string { return api.SentPath(it.Route[0]) }
+	p.Body = s.body
+	p.Verify = s.verify
+	p.TargetID = func(body []byte) string {
+		if e, err := api.ReadEcho(body); err == nil {
+			return e.ID
+		}
+		return ""
+	}
+	return s, nil
+}
+
+// body reads the message as it is now and builds the PUT from it — or
+// refuses, before anything is written.
+func (s *sink) body(ctx context.Context, it *msg.Item) ([]byte, error) {
+	m, _, err := s.api.GetMessage(ctx, it.Route[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Sendable(m); err != nil {
+		return nil, err
+	}
+	return api.SentBody(m, it.Payload, s.changeSentAt)
+}
+
+// verify checks the answer's echo; an echo that cannot be read, or that
+// does not show notes, is checked by reading the message back.
+func (s *sink) verify(ctx context.Context, it *msg.Item, sent, answer []byte) (bool, string, error) {
+	var req api.SentRequest
+	if err := json.Unmarshal(sent, &req); err != nil {
+		return false, "", err
+	}
+	id := it.Route[0]
+	e, err := api.ReadEcho(answer)
+	if err == nil {
+		if ok, why := e.Check(id, req); !ok || e.NoteShown || req.SentNote == "" {
+			return ok, why, nil
+		}
+	}
+	_, raw, err := s.api.GetMessage(ctx, id)
+	if err != nil {
+		return false, "", err
+	}
+	back, err := api.ReadEcho(raw)
+	if err != nil {
+		return false, "", &transport.Error{Class: transport.Retry, Code: "UNREADABLE_ANSWER", Message: "reading message " + id + " back: " + err.Error()}
+	}
+	ok, why := back.Check(id, req)
+	if ok && !back.NoteShown && req.SentNote != "" {
+		s.noteOnce.Do(func() {
+			s.log.Warn("tracezilla does not show sent_note: the notes written cannot be read back (sent_at and status were checked)")
+		})
+	}
+	return ok, why, nil
 }
