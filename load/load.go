@@ -39,7 +39,27 @@ type Status int
 const (
 	Loaded Status = iota
 	Failed
+	// Skipped: the sink left the item alone by its own rule (a message a
+	// write-back must not touch, as the vendor shows it now): counted as
+	// skipped by the rule's reason, not recorded — the next run checks it
+	// again.
+	Skipped
 )
+
+// SkipError is what a sink's Send returns for an item it leaves alone by
+// its own rule; Reason is short and stable ("not sent"): a count's label.
+type SkipError struct {
+	Reason  string
+	Code    string // the vendor package's code for it, for callers of Send
+	Message string
+}
+
+func (e *SkipError) Error() string { return e.Message }
+
+// Unwrap makes the pacer take it as final: nothing to retry.
+func (e *SkipError) Unwrap() error {
+	return &transport.Error{Class: transport.Permanent, Code: e.Code, Message: e.Message}
+}
 
 // ItemResult is one item's outcome of one successful request, in the order of
 // Batch.Items.

@@ -116,6 +116,7 @@ func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit Emit) error {
 	var ex *transport.ExhaustedError
 	var fatal *transport.FatalError
 	var outage *transport.OutageError
+	var skip *SkipError
 	switch {
 	case err == nil:
 		l.Stats.Batches.Add(1)
@@ -123,6 +124,13 @@ func (l *Loader) deliver(ctx, wait context.Context, b *Batch, emit Emit) error {
 		out := make([]Result, len(results))
 		for i, r := range results {
 			out[i] = Result{Item: b.Items[i], Status: r.Status, TargetID: r.TargetID, Code: r.Code, Message: r.Message}
+		}
+		return emit(out)
+	case errors.As(err, &skip):
+		l.Stats.Batches.Add(1)
+		out := make([]Result, len(b.Items))
+		for i, it := range b.Items {
+			out[i] = Result{Item: it, Status: Skipped, Code: skip.Reason, Message: skip.Message}
 		}
 		return emit(out)
 	case errors.As(err, &fatal), errors.As(err, &outage):

@@ -139,6 +139,11 @@ func (rc *recorder) flush(events []event) error {
 		}
 		for _, res := range ev.results {
 			it := res.Item
+			keys = append(keys, it.Key)
+			if res.Status == load.Skipped {
+				rc.r.skippedBySink(res.Code)
+				continue
+			}
 			e := ledger.Entry{Key: it.Key, Route: it.Route, Origin: it.Origin, Hash: it.Hash, TargetID: res.TargetID, Kept: it.Kept}
 			if res.Status == load.Loaded {
 				e.Status = ledger.Loaded
@@ -148,7 +153,6 @@ func (rc *recorder) flush(events []event) error {
 				failedLoad++
 			}
 			entries = append(entries, e)
-			keys = append(keys, it.Key)
 		}
 	}
 	if err := rc.r.store.Write(rc.r.runID, entries, recFails, cleared); err != nil {

@@ -73,6 +73,9 @@ type SkippedBy struct {
 	// Source: records the source left out on purpose, by its reason
 	// (deleted messages, messages a write-back must not touch).
 	Source map[string]int64 `json:"source,omitempty"`
+	// Sink: items the sink left alone by its own rule, as the vendor
+	// shows them now (a write-back never marks a pending message sent).
+	Sink map[string]int64 `json:"sink,omitempty"`
 }
 
 // FailedBy says at which stage records failed.

@@ -72,16 +72,17 @@ func (o *Options) defaults() {
 type counters struct {
 	read, loaded, failed, wouldSend, otherShards atomic.Int64
 	skipRule, skipLoaded, skipDup, skipChanged   atomic.Int64
-	skipSource                                   atomic.Int64
+	skipSource, skipSink                         atomic.Int64
 	failRead, failMap, failLoad                  atomic.Int64
 
 	mu           sync.Mutex
 	skipBySource map[string]int64
+	skipBySink   map[string]int64
 	byCode       map[string]int64
 }
 
 func (c *counters) skipped() int64 {
-	return c.skipRule.Load() + c.skipLoaded.Load() + c.skipDup.Load() + c.skipChanged.Load() + c.skipSource.Load()
+	return c.skipRule.Load() + c.skipLoaded.Load() + c.skipDup.Load() + c.skipChanged.Load() + c.skipSource.Load() + c.skipSink.Load()
 }
 
 // run is one execution's shared state.
@@ -440,6 +441,20 @@ func (c *counters) stillFailed(stage string) {
 	c.byCode["STILL_"+stage]++
 }
 
+// skippedBySink counts an item the sink left alone by its own rule.
+func (r *run) skippedBySink(reason string) {
+	r.c.skipSink.Add(1)
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	if r.c.skipBySink == nil {
+		r.c.skipBySink = map[string]int64{}
+	}
+	r.c.skipBySink[reason]++
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.Records("skipped", reason, 1)
+	}
+}
+
 // countCode counts a load failure by the vendor's code, for the report.
 func (r *run) countCode(code string) {
 	r.c.mu.Lock()
@@ -714,6 +729,9 @@ func (r *run) report(started time.Time) *Report {
 	r.c.mu.Lock()
 	if len(r.c.skipBySource) > 0 {
 		rep.SkippedBy.Source = maps.Clone(r.c.skipBySource)
+	}
+	if len(r.c.skipBySink) > 0 {
+		rep.SkippedBy.Sink = maps.Clone(r.c.skipBySink)
 	}
 	if len(r.c.byCode) > 0 {
 		rep.FailedByCode = maps.Clone(r.c.byCode)

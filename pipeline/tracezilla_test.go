@@ -301,10 +301,11 @@ func TestTracezillaWriteBack(t *testing.T) {
 			rep := e.mustRun(wb)
 			assert.Equal(t, int64(len(sent)), rep.Read)
 			assert.Equal(t, int64(len(sent)-2), rep.Loaded, "%+v %v", rep.FailedBy, rep.FailedByCode)
-			assert.Equal(t, map[string]int64{api.NotSent: 1, api.NotFound: 1}, rep.FailedByCode)
+			assert.Equal(t, map[string]int64{api.NotFound: 1}, rep.FailedByCode)
+			assert.Equal(t, map[string]int64{"not sent": 1}, rep.SkippedBy.Sink, "a bounce since the migration: skipped by rule, counted")
 			failures, err := os.ReadFile(filepath.Join(e.dir, ".msgmigrate", "writeback.failures.jsonl"))
 			require.NoError(t, err)
-			assert.Contains(t, string(failures), "tracezilla shows message "+bounced+" as failed")
+			assert.NotContains(t, string(failures), bounced)
 			assert.Contains(t, string(failures), "No query results for model [Message] "+gone)
 
 			assert.Empty(t, e.fake.Tracezilla.Damage(), "no message marked sent that was not, no sent_at moved")
@@ -341,8 +342,9 @@ func TestTracezillaWriteBack(t *testing.T) {
 // The rule cannot be bypassed by a mapping: a migration that loads every
 // message (no where) and a write-back that stamps every one with
 // loaded_at — what the old built-in did — marks no pending or failed
-// message sent and moves no sent_at. Pending and failed messages fail as
-// NOT_SENT, sent ones as WOULD_CHANGE_SENT_AT; nothing is written.
+// message sent and moves no sent_at. Pending and failed messages are
+// skipped (not sent), sent ones fail as WOULD_CHANGE_SENT_AT; nothing is
+// written.
 func TestTracezillaTheRuleCannotBeBypassedByAMapping(t *testing.T) {
 	e := newTZEnv(t, sandbox.TracezillaConfig{Messages: 200})
 	builtin, err := os.ReadFile(filepath.Join(e.repo, "mappings", "tracezilla-to-mykaarma.yaml"))
@@ -364,10 +366,8 @@ fields:
 	n := e.count()
 	rep := e.mustRun(e.writeback("stamp.yaml", ""))
 	assert.Equal(t, int64(0), rep.Loaded)
-	assert.Equal(t, map[string]int64{
-		api.NotSent:           int64(n[api.StatusPending] + n[api.StatusFailed]),
-		api.WouldChangeSentAt: int64(n[api.StatusSent]),
-	}, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{api.WouldChangeSentAt: int64(n[api.StatusSent])}, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{"not sent": int64(n[api.StatusPending] + n[api.StatusFailed])}, rep.SkippedBy.Sink)
 	assert.Zero(t, e.fake.Tracezilla.Stats.Puts.Load(), "nothing written")
 	assert.Empty(t, e.fake.Tracezilla.Damage())
 	assert.Equal(t, n, e.count(), "every status as it was")
@@ -376,7 +376,8 @@ fields:
 	// went out — and still marks no other message sent.
 	rep = e.mustRun(e.writeback("stamp.yaml", "  change_sent_at: true\n"))
 	assert.Equal(t, int64(n[api.StatusSent]), rep.Loaded)
-	assert.Equal(t, map[string]int64{api.NotSent: int64(n[api.StatusPending] + n[api.StatusFailed])}, rep.FailedByCode)
+	assert.Empty(t, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{"not sent": int64(n[api.StatusPending] + n[api.StatusFailed])}, rep.SkippedBy.Sink)
 	assert.Equal(t, n, e.count(), "every status as it was")
 	for _, d := range e.fake.Tracezilla.Damage() {
 		assert.Contains(t, d, "sent_at", "only sent_at moved, as asked: %s", d)
@@ -414,12 +415,13 @@ func TestTracezillaCorrections(t *testing.T) {
 
 	rep := e.mustRun(job(""))
 	assert.Equal(t, int64(0), rep.Loaded, "without change_sent_at a sent_at stays")
-	assert.Equal(t, map[string]int64{api.WouldChangeSentAt: 2, api.NotSent: 1, api.NotFound: 1}, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{api.WouldChangeSentAt: 2, api.NotFound: 1}, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{"not sent": 1}, rep.SkippedBy.Sink)
 	assert.Equal(t, int64(1), rep.FailedBy.Map, "a date that is not one fails before sending")
 
 	rep = e.mustRun(job(", change_sent_at: true"))
 	assert.Equal(t, int64(2), rep.Loaded, "%v", rep.FailedByCode)
-	assert.Equal(t, map[string]int64{api.NotSent: 1, api.NotFound: 1}, rep.FailedByCode)
+	assert.Equal(t, map[string]int64{api.NotFound: 1}, rep.FailedByCode)
 	at0, note0, _ := e.fake.Tracezilla.Sent(sent[0].ID)
 	assert.Equal(t, "2024-02-01T10:00:00.000Z", at0)
 	assert.Equal(t, "Sent by post", note0)

@@ -287,6 +287,9 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 		for _, k := range sortedKeys(r.SkippedBy.Source) {
 			fmt.Fprintf(w, ", %d %s", r.SkippedBy.Source[k], k)
 		}
+		for _, k := range sortedKeys(r.SkippedBy.Sink) {
+			fmt.Fprintf(w, ", %d %s (by the sink)", r.SkippedBy.Sink[k], k)
+		}
 		fmt.Fprintln(w)
 	}
 	if r.SkippedBy.Changed > 0 {

@@ -87,7 +87,9 @@ func (s *sink) body(ctx context.Context, it *msg.Item) ([]byte, error) {
 		return nil, err
 	}
 	if err := api.Sendable(m); err != nil {
-		return nil, err
+		// Skipped by rule, and counted: never marked sent; a later run
+		// checks it again (it may be sent by then).
+		return nil, &load.SkipError{Reason: "not sent", Code: api.NotSent, Message: err.Error()}
 	}
 	return api.SentBody(m, it.Payload, s.changeSentAt)
 }
