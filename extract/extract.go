@@ -62,6 +62,10 @@ type Env struct {
 	RateShare float64
 	// Log is the run's logger.
 	Log *slog.Logger
+	// Files, when set, is this process's shard of a job split by file
+	// (shard.by: file): a source reading part files reads only its own;
+	// another source refuses it.
+	Files *Shard
 }
 
 // URL resolves raw through ResolveURL when set.

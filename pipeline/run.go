@@ -46,8 +46,10 @@ type Options struct {
 	// RateShare is the fraction of each connector's rate this process takes
 	// (1/P when P processes of one job run at once); 0 = all of it.
 	RateShare float64
-	// Shard keeps only the records whose route falls to this shard.
-	Shard ledger.Shard
+	// Shard keeps only the records whose route falls to this shard — or,
+	// ShardByFile, only the part files that do.
+	Shard       ledger.Shard
+	ShardByFile bool
 	// NewLedger starts over on purpose when the ledger is damaged or lost.
 	NewLedger bool
 	// Codes limits a retry to the failures with these codes.
@@ -116,16 +118,26 @@ type run struct {
 func Run(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error) {
 	opts.defaults()
 	started := time.Now()
+	j = forShard(j, opts.Shard)
 	prog, err := j.Compile()
 	if err != nil {
 		return nil, err
 	}
 	r := &run{job: j, command: "run", opts: opts, prog: prog, open: newOpenKeys()}
-	src, err := extract.Open(ctx, j.SourceKind, j.Source, extract.Env{ResolveURL: opts.resolver(j.SourceKind), RateShare: opts.RateShare, Log: opts.Log})
+	env := extract.Env{ResolveURL: opts.resolver(j.SourceKind), RateShare: opts.RateShare, Log: opts.Log}
+	if opts.ShardByFile && opts.Shard.Count > 0 {
+		env.Files = &extract.Shard{Index: opts.Shard.Index, Count: opts.Shard.Count}
+	}
+	src, err := extract.Open(ctx, j.SourceKind, j.Source, env)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
+	if env.Files != nil {
+		if b, ok := src.(extract.ByFile); !ok || !b.ShardedByFile() {
+			return nil, fmt.Errorf("%s: shard.by: file needs a source that reads part files (csv or parquet, with a directory or a glob as its path); %s shards by route", j.File, j.SourceKind)
+		}
+	}
 	if err := CheckColumns(src, prog, opts.Log); err != nil {
 		return nil, err
 	}
@@ -144,6 +156,7 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 	if opts.DryRun {
 		return nil, errors.New("retry has no dry run: use validate")
 	}
+	j = forShard(j, opts.Shard)
 	if _, err := ledger.Readers(j.State); err != nil {
 		return nil, fmt.Errorf("retry: %w", err)
 	}
@@ -640,7 +653,7 @@ func (r *run) read(ctx, drain context.Context, src extract.Source, send func(*ch
 // mine reports whether a record without a route (it failed to read or map)
 // falls to this shard: by its origin.
 func (r *run) mine(o msg.Origin) bool {
-	if r.opts.Shard.Count == 0 {
+	if r.opts.Shard.Count == 0 || r.opts.ShardByFile {
 		return true
 	}
 	return ShardOf(o.String(), r.opts.Shard.Count) == r.opts.Shard.Index
@@ -652,7 +665,7 @@ func (r *run) mapChunk(m *transform.Mapper, c *chunk) {
 		it, err := m.Map(rec)
 		switch {
 		case errors.Is(err, transform.ErrSkipped):
-			if r.opts.Shard.Count > 0 && !r.mine(rec.Origin) {
+			if !r.mine(rec.Origin) {
 				r.c.otherShards.Add(1)
 				continue
 			}
@@ -669,7 +682,7 @@ func (r *run) mapChunk(m *transform.Mapper, c *chunk) {
 			r.recordFailure(me, recordJSON(rec))
 			continue
 		default:
-			if r.opts.Shard.Count > 0 && ShardOf(it.Route.String(), r.opts.Shard.Count) != r.opts.Shard.Index {
+			if r.opts.Shard.Count > 0 && !r.opts.ShardByFile && ShardOf(it.Route.String(), r.opts.Shard.Count) != r.opts.Shard.Index {
 				r.c.otherShards.Add(1)
 				continue
 			}

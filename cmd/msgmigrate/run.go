@@ -150,6 +150,7 @@ func (g *globals) pipeline(path, command string, opts pipeline.Options, f runFla
 	if opts.Shard, err = shardOf(f.shard, j); err != nil {
 		return err
 	}
+	opts.ShardByFile = j.ShardBy == "file"
 	p, err := parallelismOf(f.parallelism)
 	if err != nil {
 		return err

@@ -73,7 +73,7 @@ type Source struct {
 	hint    string
 }
 
-func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source, error) {
+func open(_ context.Context, sec config.Section, env extract.Env) (extract.Source, error) {
 	var c Config
 	if err := sec.Decode(&c); err != nil {
 		return nil, err
@@ -85,7 +85,15 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		return nil, fmt.Errorf("%s: source.encoding %w", sec.File, err)
 	}
 	path := sec.Path(c.Path)
-	s, err := OpenWith(path, c.Path, Options{Delimiter: c.Delimiter, MaxRecord: c.MaxRecord, Encoding: c.Encoding})
+	o := Options{Delimiter: c.Delimiter, MaxRecord: c.MaxRecord, Encoding: c.Encoding}
+	if st, err := os.Stat(path); env.Files != nil || strings.ContainsAny(c.Path, "*?[") || (err == nil && st.IsDir()) {
+		var shard extract.Shard
+		if env.Files != nil {
+			shard = *env.Files
+		}
+		return OpenParts(path, c.Path, o, shard)
+	}
+	s, err := OpenWith(path, c.Path, o)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return nil, fmt.Errorf("%s: source.path: %w", config.Pos(sec.File, sec.Line("path")), err)
 	}

@@ -19,9 +19,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/msgmigrate/msgmigrate/config"
@@ -53,7 +50,7 @@ type Source struct {
 	cols    []string     // Columns, once read
 }
 
-func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source, error) {
+func open(_ context.Context, sec config.Section, env extract.Env) (extract.Source, error) {
 	var c Config
 	if err := sec.Decode(&c); err != nil {
 		return nil, err
@@ -62,12 +59,21 @@ func open(_ context.Context, sec config.Section, _ extract.Env) (extract.Source,
 		return nil, fmt.Errorf("%s: source.path is required for kind parquet", sec.File)
 	}
 	path := sec.Path(c.Path)
-	return Open(path, c.ChunkRows)
+	var shard extract.Shard
+	if env.Files != nil {
+		shard = *env.Files
+	}
+	return OpenShard(path, c.ChunkRows, shard)
 }
 
 // Open lists the files at path (a file, a directory of *.parquet, or a glob).
 func Open(path string, chunkRows int) (*Source, error) {
-	files, err := list(path)
+	return OpenShard(path, chunkRows, extract.Shard{})
+}
+
+// OpenShard is Open reading only a shard's part files.
+func OpenShard(path string, chunkRows int, shard extract.Shard) (*Source, error) {
+	files, err := extract.PartFiles("parquet", path, shard)
 	if err != nil {
 		return nil, err
 	}
@@ -84,45 +90,6 @@ func Open(path string, chunkRows int) (*Source, error) {
 		s.names = append(s.names, f)
 	}
 	return s, nil
-}
-
-func list(path string) ([]string, error) {
-	if strings.ContainsAny(path, "*?[") {
-		m, err := filepath.Glob(path)
-		if err != nil {
-			return nil, fmt.Errorf("parquet source: %s: %w", path, err)
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("parquet source: no file matches %s", path)
-		}
-		slices.Sort(m)
-		return m, nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("parquet source: %w", err)
-	}
-	if !st.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, fmt.Errorf("parquet source: %w", err)
-	}
-	var out []string
-	for _, e := range entries {
-		n := e.Name()
-		// Part files: skip Spark's _SUCCESS, .crc side files and the like.
-		if e.IsDir() || strings.HasPrefix(n, "_") || strings.HasPrefix(n, ".") {
-			continue
-		}
-		out = append(out, filepath.Join(path, n))
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("parquet source: %s holds no part files", path)
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // Next returns the next row.
@@ -204,3 +171,6 @@ func (s *Source) Close() error {
 	}
 	return nil
 }
+
+// ShardedByFile: the source reads only its shard's files.
+func (s *Source) ShardedByFile() bool { return true }
