@@ -92,3 +92,52 @@ func TestCorrectionsThroughEachSink(t *testing.T) {
 		})
 	}
 }
+
+// Issue 11 (7): a correction changed since it was loaded is counted, not
+// resent; --resend-changed sends it again to a sink that updates by key —
+// and is refused for one that would duplicate it.
+func TestResendChanged(t *testing.T) {
+	fake := sandbox.Start(sandbox.Config{SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: 5}, MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+	defer fake.Close()
+	sr := fake.SuperOffice.Rows()
+	dir := t.TempDir()
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
+	}
+	write("fix.yaml", "version: 1\nsink: superoffice\nroute: {id: row.id}\nfields:\n  Body: row.body\n")
+	write("job.yaml", "source: {kind: csv, path: fix.csv}\nmapping: fix.yaml\nsink: {kind: superoffice, url: sandbox, token: t}\n")
+	run := func(resend bool) (*pipeline.Report, error) {
+		j, err := job.Load(filepath.Join(dir, "job.yaml"), nil, func(string) (string, bool) { return "", false })
+		require.NoError(t, err)
+		return pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{URLs: fake, ResendChanged: resend, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	write("fix.csv", fmt.Sprintf("id,body\n%d,First\n%d,Second\n", sr[0].ID, sr[1].ID))
+	rep, err := run(false)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), rep.Loaded)
+
+	write("fix.csv", fmt.Sprintf("id,body\n%d,First corrected\n%d,Second\n", sr[0].ID, sr[1].ID))
+	rep, err = run(false)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rep.SkippedBy.Changed)
+	assert.Zero(t, rep.Loaded)
+	ent, _, _ := fake.SuperOffice.Entity(sr[0].ID)
+	assert.Equal(t, "First", ent["Body"], "not resent without the flag")
+
+	rep, err = run(true)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rep.Loaded, "the changed one, sent again")
+	assert.Equal(t, int64(1), rep.SkippedBy.AlreadyLoaded)
+	ent, _, _ = fake.SuperOffice.Entity(sr[0].ID)
+	assert.Equal(t, "First corrected", ent["Body"])
+	rep, err = run(true)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Loaded, "and then it is loaded as it is")
+
+	// myKaarma's historical endpoint does not say it de-duplicates: refused.
+	write("job.yaml", "source: {kind: csv, path: fix.csv}\nmapping: builtin:csv-to-mykaarma\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\n")
+	write("fix.csv", csvHeader)
+	_, err = run(true)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--resend-changed: the mykaarma sink does not update a message by its key")
+}

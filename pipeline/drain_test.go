@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,30 @@ func TestDrainThenResume(t *testing.T) {
 		assert.Equal(t, "completed", runs[0].State)
 		assert.Equal(t, "interrupted", runs[1].State)
 	})
+}
+
+// Issue 12 (6): after an interrupted run, retry says that it resends only
+// failures, and how many records that run left unsent.
+func TestRetryAfterAnInterruptedRunSaysWhatIsLeft(t *testing.T) {
+	var sb strings.Builder
+	require.NoError(t, gen.WriteCSV(&sb, gen.Spec{Rows: 600, Routes: 60, Seed: 5}))
+	h := newHarness(t, sb.String(), sandbox.Faults{Latency: 20 * time.Millisecond}, "  batch: {max_items: 5}\n  concurrency: 2\n")
+	drain, stop := context.WithCancel(context.Background())
+	done := make(chan *pipeline.Report)
+	go func() {
+		rep, err := pipeline.Run(context.Background(), drain, h.load(), h.opts())
+		assert.NoError(t, err)
+		done <- rep
+	}()
+	require.Eventually(t, func() bool { return h.fake.MyKaarma.Stats.Requests.Load() >= 4 }, 10*time.Second, time.Millisecond)
+	stop()
+	rep := <-done
+	require.Equal(t, "interrupted", rep.State)
+	require.Positive(t, rep.Unsent)
+
+	rep2, err := pipeline.Retry(context.Background(), context.Background(), h.load(), h.opts())
+	require.NoError(t, err)
+	require.Len(t, rep2.Warnings, 1)
+	assert.Contains(t, rep2.Warnings[0], fmt.Sprintf("ended interrupted with %d records unsent", rep.Unsent))
+	assert.Contains(t, rep2.Warnings[0], "msgmigrate run` sends the rest")
 }

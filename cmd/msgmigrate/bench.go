@@ -36,9 +36,10 @@ func benchCmd(g *globals) *cobra.Command {
 	var input, dir, cpuProfile, memProfile, format string
 	var genOnly bool
 	c := &cobra.Command{
-		Use:   "bench",
-		Short: "Generate N rows and load them into the in-process sandbox; print items/s, requests, batch fill and peak memory",
-		Args:  cobra.NoArgs,
+		Use:     "bench",
+		Example: "  msgmigrate bench --rows 100000 --routes 1500",
+		Short:   "Generate N rows and load them into the in-process sandbox; print items/s, requests, batch fill and peak memory",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				d, err := os.MkdirTemp("", "msgmigrate-bench-")

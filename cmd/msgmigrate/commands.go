@@ -117,7 +117,12 @@ func previewCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "preview JOB",
 		Short: "Print the first mapped payloads as the sink would send them",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the first records' payloads, indented but otherwise byte for byte as the sink sends them,
+with their route and key; records skipped by the where rule or failing to map say so.
+
+Exit codes: 0 printed; 1 the job, the mapping or the source cannot be used.`,
+		Example: `  msgmigrate preview job.yaml -n 3`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			j, prog, err := g.compiled(args[0])
 			if err != nil {

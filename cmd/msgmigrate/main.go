@@ -66,21 +66,10 @@ func main() {
 
 func execute(args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
-	root := &cobra.Command{
-		Use:           "msgmigrate",
-		Short:         "Migrate message records between vendors, resumably and fully accounted",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := newRoot(g)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	pf.BoolVar(&g.noProg, "no-progress", false, "no progress bar, even on a terminal")
-	pf.StringArrayVar(&g.sets, "set", nil, "override a job key, e.g. --set sink.concurrency=16 (repeatable)")
-	root.AddCommand(runCmd(g), validateCmd(g), previewCmd(g), retryCmd(g), statusCmd(g), idmapCmd(g), sandboxCmd(g), benchCmd(g), testCmd(g), lintCmd(g), schemaCmd(g), mappingsCmd(g), initCmd(g), k8sCmd(g), checkCmd(g), versionCmd(g), ledgerCmd(g))
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -94,6 +83,31 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "msgmigrate:", err)
 	return exitError
+}
+
+// newRoot is the command tree.
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "msgmigrate",
+		Short: "Migrate message records between vendors, resumably and fully accounted",
+		Long: `msgmigrate extracts message records from files (CSV, JSON lines, XLSX, Parquet) or vendor APIs
+(Gorgias, SuperOffice, tracezilla, EziManager), maps them through a declarative mapping file you
+can check before anything is sent, and loads them — above all into myKaarma's historical
+communications — with a ledger that makes every run resumable and every record accounted for.` + exitCodesHelp,
+		Example: `  msgmigrate run examples/quickstart.yaml      # the quick start, into the in-process sandbox
+  msgmigrate check job.yaml                     # reach source and sink, write nothing
+  msgmigrate validate job.yaml                  # map every record, say what would fail
+  msgmigrate status job.yaml --by code`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.BoolVar(&g.noProg, "no-progress", false, "no progress bar, even on a terminal")
+	pf.StringArrayVar(&g.sets, "set", nil, "override a job key, e.g. --set sink.concurrency=16 (repeatable)")
+	root.AddCommand(runCmd(g), validateCmd(g), previewCmd(g), retryCmd(g), statusCmd(g), idmapCmd(g), sandboxCmd(g), benchCmd(g), testCmd(g), lintCmd(g), schemaCmd(g), mappingsCmd(g), initCmd(g), k8sCmd(g), checkCmd(g), versionCmd(g), ledgerCmd(g))
+	return root
 }
 
 func (g *globals) logger() (*slog.Logger, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -212,4 +213,18 @@ func TestIDMap(t *testing.T) {
 	assert.Equal(t, "source_id,key,target_id,loaded_at,origin", lines[0])
 	assert.Len(t, lines, 12, "a header and the 11 loaded messages")
 	assert.Contains(t, out, "../testdata/quickstart/messages.csv:2")
+}
+
+// Every command a user can run says how, with an example, in its --help.
+func TestEveryCommandHasAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && !c.Hidden && c.Name() != "help" && c.Name() != "completion" {
+			assert.NotEmpty(t, c.Example, "%s --help has no example", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRoot(&globals{}))
 }

@@ -43,7 +43,9 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
-		Args:  cobra.NoArgs,
+		Example: `  msgmigrate sandbox                                   # every fake on 127.0.0.1:8089
+  msgmigrate sandbox --latency 20ms --throttle 0.05    # a slower, throttling myKaarma`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			so, err := superOfficeReadings(soDates, soZone, soLanguage)
 			if err != nil {

@@ -98,6 +98,9 @@ func open(_ context.Context, sec config.Section, env load.Env) (load.Sink, error
 // Options are one item a request.
 func (s *Sink) Options() load.Options { return s.opts }
 
+// UpdatesByKey: a patch changes the message its route names.
+func (s *Sink) UpdatesByKey() bool { return true }
+
 // Pacer is the pacer every attempt goes through.
 func (s *Sink) Pacer() *transport.Pacer { return s.client.HTTP.Pacer }
 
