@@ -19,15 +19,14 @@ import (
 )
 
 // The vendors' update sinks pass the sink conformance suite against their
-// fakes.
+// fakes. (EziManager's, under each reading: load/ezimanager.)
 func TestVendorSinksConform(t *testing.T) {
 	fake := startVendors(t, 5)
-	gm, tm, sr, ei := fake.Gorgias.Messages()[0], fake.Tracezilla.Messages()[0], fake.SuperOffice.Rows()[0], fake.EziManager.IDs()[0]
+	gm, tm, sr := fake.Gorgias.Messages()[0], fake.Tracezilla.Messages()[0], fake.SuperOffice.Rows()[0]
 	cases := map[string]struct{ route msg.Route }{
 		"gorgias":     {msg.Route{fmt.Sprint(gm.TicketID), fmt.Sprint(gm.ID)}},
 		"tracezilla":  {msg.Route{tm.ID}},
 		"superoffice": {msg.Route{fmt.Sprint(sr.ID)}},
-		"ezimanager":  {msg.Route{ei}},
 	}
 	for kind, c := range cases {
 		t.Run(kind, func(t *testing.T) {
@@ -41,7 +40,7 @@ func TestVendorSinksConform(t *testing.T) {
 	}
 }
 
-// startVendors starts the four vendors' fakes with n messages each, with the
+// startVendors starts three vendors' fakes with n messages each, with the
 // credentials sections gives the sinks.
 func startVendors(t *testing.T, n int) *sandbox.Running {
 	t.Helper()
@@ -49,7 +48,6 @@ func startVendors(t *testing.T, n int) *sandbox.Running {
 		Gorgias:     sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: n, BucketSize: 1000, LeakPerSecond: 1000},
 		Tracezilla:  sandbox.TracezillaConfig{Token: "t", Messages: n},
 		SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: n},
-		EziManager:  sandbox.EziManagerConfig{Email: "e", Password: "p", Messages: n},
 	})
 	t.Cleanup(fake.Close)
 	return fake
@@ -60,7 +58,6 @@ var payloads = map[string]string{
 	"gorgias":     `{"channel":"email","via":"api","from_agent":false,"external_id":"x-1"}`,
 	"tracezilla":  `{"sent_at":"2024-01-01T13:25:32.312Z","sent_note":"by hand"}`,
 	"superoffice": `{"Important":true}`,
-	"ezimanager":  `{"priority":2}`,
 }
 
 // sections are each sink's job section (%s: the fake's URL).
@@ -68,7 +65,6 @@ var sections = map[string]string{
 	"gorgias":     "url: %s\nusername: e\napi_key: k\nrate: 1000/s",
 	"tracezilla":  "url: %s\ntoken: t",
 	"superoffice": "url: %s\ntoken: t",
-	"ezimanager":  "url: %s\nemail: e\npassword: p",
 }
 
 func openSink(t *testing.T, fake *sandbox.Running, kind string) load.Sink {
@@ -83,7 +79,7 @@ func openSink(t *testing.T, fake *sandbox.Running, kind string) load.Sink {
 
 // A record the vendor does not have fails alone, as NOT_FOUND, with the
 // vendor's own words or the record's id: whether the sink reads it first
-// (SuperOffice, EziManager merge) or writes it straight away.
+// (SuperOffice) or writes it straight away. (EziManager: load/ezimanager.)
 func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 	fake := startVendors(t, 1)
 	cases := map[string]struct {
@@ -93,7 +89,6 @@ func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 		"gorgias":     {msg.Route{"999999", "999999"}, "HTTP 404"},
 		"tracezilla":  {msg.Route{"no-such-message"}, "HTTP 404"},
 		"superoffice": {msg.Route{"999999"}, "ticket message 999999"},
-		"ezimanager":  {msg.Route{"00000000-0000-0000-0000-000000000000"}, "message 00000000-0000-0000-0000-000000000000"},
 	}
 	for kind, c := range cases {
 		t.Run(kind, func(t *testing.T) {

@@ -67,8 +67,9 @@ var vendorCases = []vendorCase{
 
 // Each vendor migrated with a short job: every message once, through the
 // vendor's limits and faults on both sides; a second run sends nothing;
-// after new messages appear, a third run sends only those. (SuperOffice,
-// under each of its readings: pipeline/superoffice_test.go.)
+// after new messages appear, a third run sends only those. (SuperOffice and
+// EziManager, under each of their readings: pipeline/superoffice_test.go,
+// pipeline/ezimanager_test.go.)
 func TestVendorMigrationsAreIncremental(t *testing.T) {
 	for _, vc := range vendorCases {
 		t.Run(vc.kind, func(t *testing.T) {
@@ -126,63 +127,6 @@ sink:
 			assert.Equal(t, n+25, fake.MyKaarma.Unique())
 		})
 	}
-}
-
-// EziManager has no list endpoint: the ids file says what to read. A second
-// run reads them again and sends nothing; ids added later are all it sends.
-func TestEziManagerMigrationSendsOnlyNewIDs(t *testing.T) {
-	fake := sandbox.Start(sandbox.Config{
-		EziManager: sandbox.EziManagerConfig{Email: "ops@store.example", Password: "pw", Messages: 2000, TokenUses: 400,
-			Faults: sandbox.Faults{ServerError: 0.05, Throttle: 0.05, Seed: 7}},
-		MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p", Faults: sandbox.Faults{ServerError: 0.05, Seed: 8}},
-	})
-	defer fake.Close()
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	repo := filepath.Dir(wd)
-	dir := t.TempDir()
-	ids := fake.EziManager.IDs()
-	writeIDs := func(ids []string) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "ids.txt"), []byte(joinLines(ids)), 0o644))
-	}
-	writeIDs(ids)
-	jobPath := filepath.Join(dir, "ezi.yaml")
-	require.NoError(t, os.WriteFile(jobPath, []byte(replaceAll(`source:
-  kind: ezimanager
-  url: sandbox
-  email: ops@store.example
-  password: pw
-  ids: ids.txt
-  concurrency: 8
-  retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 5ms}
-mapping: builtin:ezimanager-to-mykaarma
-lookups:
-  customers:   {file: REPO/testdata/ezimanager/customers.csv, key: key, value: customer_uuid}
-  departments: {file: REPO/testdata/ezimanager/departments.csv, key: key, value: department_uuid}
-sink: {kind: mykaarma, url: sandbox, username: u, password: p, retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 5ms}}
-`, "REPO", repo)), 0o644))
-	run := func() *pipeline.Report {
-		j, err := job.Load(jobPath, nil, func(string) (string, bool) { return "", false })
-		require.NoError(t, err)
-		rep, err := pipeline.Run(context.Background(), context.Background(), j,
-			pipeline.Options{URLs: fake, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		return rep
-	}
-	rep := run()
-	assert.Equal(t, int64(2000), rep.Loaded)
-	accepted := fake.MyKaarma.Stats.Accepted.Load()
-	rep = run()
-	assert.Equal(t, int64(2000), rep.SkippedBy.AlreadyLoaded)
-	assert.Equal(t, accepted, fake.MyKaarma.Stats.Accepted.Load(), "nothing sent")
-	fresh := fake.EziManager.Generate(20, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	for _, m := range fresh {
-		ids = append(ids, m.IdentifierGUID)
-	}
-	writeIDs(ids)
-	rep = run()
-	assert.Equal(t, int64(20), rep.Loaded)
-	assert.Equal(t, int64(2020), fake.MyKaarma.Unique())
 }
 
 // Extraction overlaps loading: the first batch reaches the target long

@@ -29,34 +29,26 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 	sinks := map[string]string{
 		"gorgias":    "{kind: gorgias, url: sandbox, username: ops@shop.example, api_key: k, rate: 1000/s, retry: {base_delay: 1ms, max_delay: 5ms, max_retry_after: 5ms}}",
 		"tracezilla": "{kind: tracezilla, url: sandbox, token: t0k, retry: {base_delay: 1ms, max_delay: 5ms}}",
-		"ezimanager": "{kind: ezimanager, url: sandbox, email: ops@store.example, password: pw, retry: {base_delay: 1ms, max_delay: 5ms}}",
 	}
-	// SuperOffice's write-back, under each reading: pipeline/superoffice_test.go.
-	for _, kind := range []string{"gorgias", "tracezilla", "ezimanager"} {
+	// SuperOffice's and EziManager's write-backs, under each reading:
+	// pipeline/superoffice_test.go, pipeline/ezimanager_test.go.
+	for _, kind := range []string{"gorgias", "tracezilla"} {
 		t.Run(kind, func(t *testing.T) {
 			fake := sandbox.Start(sandbox.Config{
 				Gorgias:    sandbox.GorgiasConfig{Email: "ops@shop.example", APIKey: "k", Messages: 400, BucketSize: 1000, LeakPerSecond: 1000},
 				Tracezilla: sandbox.TracezillaConfig{Token: "t0k", Messages: 400, Faults: sandbox.Faults{ServerError: 0.05, Seed: 1}},
-				EziManager: sandbox.EziManagerConfig{Email: "ops@store.example", Password: "pw", Messages: 400, Faults: sandbox.Faults{ServerError: 0.05, Seed: 3}},
 				MyKaarma:   sandbox.MyKaarmaConfig{Username: "u", Password: "p"},
 			})
 			defer fake.Close()
 			dir := t.TempDir()
-			var ids []byte
-			for _, id := range fake.EziManager.IDs() {
-				ids = append(ids, id+"\n"...)
-			}
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "ids.txt"), ids, 0o644))
 			migration := filepath.Join(dir, "migrate.yaml")
 			src := map[string]string{
 				"gorgias":    "{kind: gorgias, url: sandbox, username: ops@shop.example, api_key: k, rate: 1000/s}",
 				"tracezilla": "{kind: tracezilla, url: sandbox, token: t0k, retry: {base_delay: 1ms, max_delay: 5ms}}",
-				"ezimanager": "{kind: ezimanager, url: sandbox, email: ops@store.example, password: pw, ids: ids.txt, retry: {base_delay: 1ms, max_delay: 5ms}}",
 			}[kind]
 			lookups := map[string]string{
 				"gorgias":    "customers: {file: REPO/testdata/gorgias/customers.csv, key: email, value: customer_uuid}\n  departments: {file: REPO/testdata/gorgias/departments.csv, key: channel, value: department_uuid}\n  users: {file: REPO/testdata/gorgias/users.csv, key: email, value: user_uuid}",
 				"tracezilla": "customers: {file: REPO/testdata/tracezilla/customers.csv, key: key, value: customer_uuid}\n  departments: {file: REPO/testdata/tracezilla/departments.csv, key: model, value: department_uuid}\n  users: {file: REPO/testdata/tracezilla/users.csv, key: user_id, value: user_uuid}",
-				"ezimanager": "customers: {file: REPO/testdata/ezimanager/customers.csv, key: key, value: customer_uuid}\n  departments: {file: REPO/testdata/ezimanager/departments.csv, key: key, value: department_uuid}",
 			}[kind]
 			require.NoError(t, os.WriteFile(migration, []byte(replaceAll("source: "+src+"\nmapping: builtin:"+kind+"-to-mykaarma\nlookups:\n  "+lookups+
 				"\nsink: {kind: mykaarma, url: sandbox, username: u, password: p}\nstate: migrate.db\n", "REPO", repo)), 0o644))
@@ -115,12 +107,6 @@ func TestWriteBackAfterEachMigration(t *testing.T) {
 					_, note, times := fake.Tracezilla.Sent(id)
 					assert.Equal(t, "Migrated to myKaarma as message "+e.TargetID, note)
 					assert.Equal(t, 1, times)
-				case "ezimanager":
-					id := e.Origin.ID
-					assert.Equal(t, 1, fake.EziManager.Saves(id))
-					m, _ := fake.EziManager.Message(id)
-					assert.True(t, m.External)
-					assert.NotEmpty(t, m.Document, "merged: the rest of the message is kept")
 				}
 				return nil
 			}))
