@@ -37,6 +37,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var cfg sandbox.MyKaarmaConfig
 	var messages int
 	var soDates, soZone, soLanguage string
+	var eziExpiry, eziRelations string
+	var eziTokenUses int
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -46,6 +48,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ezi, err := eziManagerReadings(eziExpiry, eziRelations)
+			if err != nil {
+				return err
+			}
+			ezi.TokenUses = eziTokenUses
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
 			all := sandbox.Config{
@@ -54,7 +61,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 				Tracezilla: sandbox.TracezillaConfig{Token: envOr("TRACEZILLA_TOKEN", "sandbox"), Messages: messages},
 				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages,
 					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
-				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
+				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages,
+					Expiry: ezi.Expiry, Relations: ezi.Relations, TokenUses: ezi.TokenUses},
 			}
 			srv := sandbox.New(all)
 			ln, err := net.Listen("tcp", addr)
@@ -90,6 +98,9 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&soDates, "superoffice-dates", "offset", "how the SuperOffice fake writes dates: offset (SO-TimeZone honoured, -0500), colon (+01:00), no-offset, ignored")
 	c.Flags().StringVar(&soZone, "superoffice-zone", "Europe/Oslo", "the SuperOffice fake tenant's base time zone")
 	c.Flags().StringVar(&soLanguage, "superoffice-language", "honoured", "how the SuperOffice fake writes list values: honoured (Accept-Language), lower, raw")
+	c.Flags().StringVar(&eziExpiry, "ezimanager-expiry", "401", "how the EziManager fake answers an expired session: 401, 403, redirect (302 to its login page), login-page (200 text/html)")
+	c.Flags().StringVar(&eziRelations, "ezimanager-relations", "saved", "what the EziManager fake does with the relation members (external, stores, …): saved, ignored (a PUT answers 200 and keeps them), not-loaded (read as null, kept)")
+	c.Flags().IntVar(&eziTokenUses, "ezimanager-token-uses", 0, "requests an EziManager session lasts (0 = it never expires)")
 	faultFlags(c, &cfg.Faults)
 	return c
 }
@@ -109,6 +120,21 @@ func superOfficeReadings(dates, zone, language string) (sandbox.SuperOfficeConfi
 		return c, fmt.Errorf("--superoffice-language %q: want honoured, lower or raw", language)
 	}
 	c.Dates, c.BaseZone, c.Language = d, zone, l
+	return c, nil
+}
+
+// eziManagerReadings reads the sandbox's EziManager reading flags.
+func eziManagerReadings(expiry, relations string) (sandbox.EziManagerConfig, error) {
+	var c sandbox.EziManagerConfig
+	e, ok := sandbox.EziExpiryReadings[expiry]
+	if !ok {
+		return c, fmt.Errorf("--ezimanager-expiry %q: want 401, 403, redirect or login-page", expiry)
+	}
+	r, ok := sandbox.EziRelationsReadings[relations]
+	if !ok {
+		return c, fmt.Errorf("--ezimanager-relations %q: want saved, ignored or not-loaded", relations)
+	}
+	c.Expiry, c.Relations = e, r
 	return c, nil
 }
 
