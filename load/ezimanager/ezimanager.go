@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	api "github.com/msgmigrate/msgmigrate/api/ezimanager"
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/load"
@@ -144,7 +146,10 @@ func (s *Sink) Send(ctx context.Context, b *load.Batch) ([]load.ItemResult, erro
 		return nil, &transport.Error{Class: transport.Permanent, Code: "BATCH", Message: fmt.Sprintf("this sink takes one item a request, got %d", len(b.Items))}
 	}
 	it := b.Items[0]
-	id := strings.ToLower(it.Route[0])
+	id := it.Route[0]
+	if u, err := uuid.Parse(strings.Trim(strings.TrimSpace(id), "{}")); err == nil {
+		id = u.String() // as the vendor writes it: lower case, no braces
+	}
 	var mapped map[string]json.RawMessage
 	if err := json.Unmarshal(it.Payload, &mapped); err != nil || len(mapped) == 0 {
 		return failed("PAYLOAD", "the mapped payload is not a JSON object with fields to set"), nil

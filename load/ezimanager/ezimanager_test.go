@@ -135,9 +135,10 @@ func TestAlreadySoIsNotWritten(t *testing.T) {
 	fake := start(t, sandbox.EziManagerConfig{})
 	s := openSink(t, fake.VendorURL("ezimanager"), "")
 	id := fake.EziManager.IDs()[0]
-	for range 3 {
-		res := send(t, s, item(id, `{"sender":"Front desk","createdUtc":"2024-04-02T06:00:00.5"}`))
+	for _, route := range []string{id, strings.ToUpper(id), "{" + id + "}"} { // however the route spells the GUID
+		res := send(t, s, item(route, `{"sender":"Front desk","createdUtc":"2024-04-02T06:00:00.5"}`))
 		assert.Equal(t, load.Loaded, res.Status, res.Message)
+		assert.Equal(t, id, res.TargetID)
 	}
 	assert.Equal(t, 1, fake.EziManager.Saves(id))
 	m, _ := fake.EziManager.Message(id)
