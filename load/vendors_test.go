@@ -20,14 +20,13 @@ import (
 
 // The vendors' update sinks pass the sink conformance suite against their
 // fakes (tracezilla's, which marks only messages shown as sent, in
-// load/tracezilla).
+// load/tracezilla; EziManager's, under each reading, in load/ezimanager).
 func TestVendorSinksConform(t *testing.T) {
 	fake := startVendors(t, 5)
-	gm, sr, ei := fake.Gorgias.Messages()[0], fake.SuperOffice.Rows()[0], fake.EziManager.IDs()[0]
+	gm, sr := fake.Gorgias.Messages()[0], fake.SuperOffice.Rows()[0]
 	cases := map[string]struct{ route msg.Route }{
 		"gorgias":     {msg.Route{fmt.Sprint(gm.TicketID), fmt.Sprint(gm.ID)}},
 		"superoffice": {msg.Route{fmt.Sprint(sr.ID)}},
-		"ezimanager":  {msg.Route{ei}},
 	}
 	for kind, c := range cases {
 		t.Run(kind, func(t *testing.T) {
@@ -48,7 +47,6 @@ func startVendors(t *testing.T, n int) *sandbox.Running {
 	fake := sandbox.Start(sandbox.Config{
 		Gorgias:     sandbox.GorgiasConfig{Email: "e", APIKey: "k", Messages: n, BucketSize: 1000, LeakPerSecond: 1000},
 		SuperOffice: sandbox.SuperOfficeConfig{Token: "t", Messages: n},
-		EziManager:  sandbox.EziManagerConfig{Email: "e", Password: "p", Messages: n},
 	})
 	t.Cleanup(fake.Close)
 	return fake
@@ -58,14 +56,12 @@ func startVendors(t *testing.T, n int) *sandbox.Running {
 var payloads = map[string]string{
 	"gorgias":     `{"channel":"email","via":"api","from_agent":false,"external_id":"x-1"}`,
 	"superoffice": `{"Important":true}`,
-	"ezimanager":  `{"priority":2}`,
 }
 
 // sections are each sink's job section (%s: the fake's URL).
 var sections = map[string]string{
 	"gorgias":     "url: %s\nusername: e\napi_key: k\nrate: 1000/s",
 	"superoffice": "url: %s\ntoken: t",
-	"ezimanager":  "url: %s\nemail: e\npassword: p",
 }
 
 func openSink(t *testing.T, fake *sandbox.Running, kind string) load.Sink {
@@ -80,8 +76,8 @@ func openSink(t *testing.T, fake *sandbox.Running, kind string) load.Sink {
 
 // A record the vendor does not have fails alone, as NOT_FOUND, with the
 // vendor's own words or the record's id: whether the sink reads it first
-// (SuperOffice, EziManager merge) or writes it straight away (tracezilla's
-// is in load/tracezilla).
+// (SuperOffice) or writes it straight away (tracezilla's and EziManager's
+// are in their own packages).
 func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 	fake := startVendors(t, 1)
 	cases := map[string]struct {
@@ -90,7 +86,6 @@ func TestVendorSinksFailAMissingRecordAsNotFound(t *testing.T) {
 	}{
 		"gorgias":     {msg.Route{"999999", "999999"}, "HTTP 404"},
 		"superoffice": {msg.Route{"999999"}, "ticket message 999999"},
-		"ezimanager":  {msg.Route{"00000000-0000-0000-0000-000000000000"}, "message 00000000-0000-0000-0000-000000000000"},
 	}
 	for kind, c := range cases {
 		t.Run(kind, func(t *testing.T) {

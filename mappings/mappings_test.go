@@ -49,6 +49,7 @@ var fixtures = map[string]fixture{
 	"ezimanager-to-mykaarma": {input: "../testdata/ezimanager/messages.jsonl", lookups: []transform.LookupSpec{
 		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/ezimanager"},
 		{Name: "departments", File: "departments.csv", Key: "key", Value: "department_uuid", Dir: "../testdata/ezimanager"},
+		{Name: "users", File: "users.csv", Key: "sender", Value: "user_uuid", Dir: "../testdata/ezimanager"},
 	}},
 	"superoffice-to-mykaarma": {input: "../testdata/superoffice/messages.jsonl", lookups: []transform.LookupSpec{
 		{Name: "customers", File: "customers.csv", Key: "key", Value: "customer_uuid", Dir: "../testdata/superoffice"},

@@ -143,6 +143,13 @@ func (p *Pacer) Call(ctx context.Context, fn func() error) error {
 			p.release(probe)
 			return ctx.Err() // stopped, not the service's doing
 		}
+		var fe *FatalError
+		if errors.As(err, &fe) {
+			// fn has decided already (a refused login, remembered): stop.
+			p.release(probe)
+			p.stop(fe)
+			return fe
+		}
 		var e *Error
 		errors.As(err, &e)
 		cls := ClassOf(err)
@@ -150,6 +157,9 @@ func (p *Pacer) Call(ctx context.Context, fn func() error) error {
 			p.release(probe)
 			if fe := p.fatalAnswer(e); fe != nil {
 				return fe
+			}
+			if attempt >= p.policy.MaxAttempts {
+				return &ExhaustedError{Attempts: attempt, Last: err}
 			}
 			if err := sleep(ctx, p.policy.Backoff(attempt, 0)); err != nil {
 				return err
@@ -242,6 +252,16 @@ func (p *Pacer) fatalAnswer(e *Error) *FatalError {
 	p.fatal = &FatalError{Service: p.service, Count: p.fatalInRow, Last: e}
 	p.broadcast()
 	return p.fatal
+}
+
+// stop makes fe the run's fatal error: every call stops.
+func (p *Pacer) stop(fe *FatalError) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fatal == nil {
+		p.fatal = fe
+		p.broadcast()
+	}
 }
 
 // gate lets a call through: at once while the circuit is closed; while it

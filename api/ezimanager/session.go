@@ -1,53 +1,61 @@
 package ezimanager
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/msgmigrate/msgmigrate/transport"
 )
 
-// Session is an EziManager login that concurrent requests share: the token,
-// how it is presented (the vendor does not document the header), and one
-// login at a time. The source and the sink both use it.
+// Session is an EziManager login that the concurrent requests of a source
+// or a sink share: the token, how it is presented (the vendor does not say:
+// token_header), and one login at a time.
+//
+// A token refused by the API is renewed once, however many requests met it
+// (they all carried the same stale token). A token that is refused before
+// any request was read with it is not a session that expired: two such in a
+// row (the login works, its tokens do not) stop the run, as does a refused
+// login — and neither is sent again.
 type Session struct {
 	email, password string
 	header, prefix  string
 
-	mu    sync.Mutex // guards token
-	token string
-	login sync.Mutex // one login at a time
+	mu      sync.Mutex // guards what follows
+	token   string
+	proven  bool   // a request with token was answered by the API
+	fresh   string // the last token refused before it was proven
+	streak  int    // tokens in a row refused before they were proven
+	fatal   *transport.Error
+	loginMu sync.Mutex // one login at a time
+
+	Logins   atomic.Int64 // CreateToken requests sent
+	Refusals atomic.Int64 // answers that did not accept the session
 }
 
-// LoginError is a CreateToken answer other than 200, for the caller to
-// classify (a 429 or 5xx is worth another attempt, a 401 is not).
-type LoginError struct {
-	Status     int
-	RetryAfter string // the raw Retry-After header
-	Body       []byte
-}
-
-func (e *LoginError) Error() string {
-	return fmt.Sprintf("creating a session token: HTTP %d", e.Status)
-}
+// DefaultTokenHeader is how the token is presented unless token_header says
+// otherwise: as a public connector run against a live tenant presents it.
+const DefaultTokenHeader = "Authorization: Bearer"
 
 // NewSession parses tokenHeader, "Header-Name: prefix" ("" means
-// "Authorization: Bearer").
+// DefaultTokenHeader; the prefix may be empty).
 func NewSession(tokenHeader, email, password string) (*Session, error) {
 	if tokenHeader == "" {
-		tokenHeader = "Authorization: Bearer"
+		tokenHeader = DefaultTokenHeader
 	}
 	name, prefix, _ := strings.Cut(tokenHeader, ":")
-	if strings.TrimSpace(name) == "" {
-		return nil, fmt.Errorf("token_header %q: want \"Header-Name: prefix\"", tokenHeader)
+	name = strings.TrimSpace(name)
+	if name == "" || strings.ContainsAny(name, " \t") {
+		return nil, fmt.Errorf("token_header %q: want \"Header-Name: prefix\", e.g. %q", tokenHeader, DefaultTokenHeader)
 	}
-	return &Session{email: email, password: password, header: strings.TrimSpace(name), prefix: strings.TrimSpace(prefix)}, nil
+	return &Session{email: email, password: password, header: name, prefix: strings.TrimSpace(prefix)}, nil
 }
+
+// TokenHeader is the header the token goes in, and its prefix.
+func (s *Session) TokenHeader() (name, prefix string) { return s.header, s.prefix }
 
 // Token is the current token ("" before the first login).
 func (s *Session) Token() string {
@@ -56,59 +64,105 @@ func (s *Session) Token() string {
 	return s.token
 }
 
-func (s *Session) present(token string) string {
+// Present is the header value that presents token.
+func (s *Session) Present(token string) string {
 	if s.prefix == "" {
 		return token
 	}
 	return s.prefix + " " + token
 }
 
-// Authorize presents the current token on r.
-func (s *Session) Authorize(r *http.Request) { r.Header.Set(s.header, s.present(s.Token())) }
+// redact keeps the password out of a message the vendor wrote (a refused
+// login's answer may echo the request).
+func (s *Session) redact(m string) string {
+	if s.password == "" {
+		return m
+	}
+	return strings.ReplaceAll(m, s.password, "[password]")
+}
 
-// Forget drops the token r presented, after the vendor refused it — unless
-// another request has replaced it meanwhile.
-func (s *Session) Forget(r *http.Request) {
+// ensure returns the token, logging in first when there is none.
+func (s *Session) ensure(ctx context.Context, create func(context.Context) (string, error)) (string, error) {
+	s.mu.Lock()
+	tok, fatal := s.token, s.fatal
+	s.mu.Unlock()
+	switch {
+	case fatal != nil:
+		return "", fatal
+	case tok != "":
+		return tok, nil
+	}
+	return s.renew(ctx, "", create)
+}
+
+// renew logs in unless the token is no longer stale (another request
+// renewed it meanwhile), and returns the token to use. A login the vendor
+// refused is remembered: it is not sent again.
+func (s *Session) renew(ctx context.Context, stale string, create func(context.Context) (string, error)) (string, error) {
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	s.mu.Lock()
+	tok, fatal := s.token, s.fatal
+	s.mu.Unlock()
+	switch {
+	case fatal != nil:
+		return "", fatal
+	case tok != stale && tok != "":
+		return tok, nil
+	}
+	tok, err := create(ctx)
+	if err != nil {
+		var e *transport.Error
+		if errors.As(err, &e) && e.Class == transport.Fatal && e.Status != 0 {
+			s.mu.Lock()
+			s.fatal = e
+			s.mu.Unlock()
+		}
+		return "", err
+	}
+	s.mu.Lock()
+	s.token, s.proven = tok, false
+	s.mu.Unlock()
+	return tok, nil
+}
+
+// accepted records that the API answered a request that carried token.
+func (s *Session) accepted(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.Header.Get(s.header) == s.present(s.token) {
-		s.token = ""
+	if token == s.token && !s.proven {
+		s.proven, s.streak, s.fresh = true, 0, ""
 	}
 }
 
-// Renew logs in when the token is still stale: "" (none yet, or forgotten),
-// or the token a request was refused with. Requests that saw the same token
-// expire log in once between them.
-func (s *Session) Renew(ctx context.Context, c *http.Client, base, stale string) error {
-	s.login.Lock()
-	defer s.login.Unlock()
-	if s.Token() != stale {
-		return nil // renewed meanwhile
-	}
-	body, _ := json.Marshal(TokenRequest{Email: s.email, Password: s.password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"api/session/CreateToken", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("creating a session token: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("creating a session token: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return &LoginError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Body: b}
-	}
-	var tok string
-	if err := json.Unmarshal(b, &tok); err != nil || tok == "" {
-		return errors.New("creating a session token: the answer is not a token")
-	}
+// afterRefusal is told that a request carrying token was not accepted, and
+// returns the token to send it again with: the one another request renewed
+// to, or a new one (a login, once per stale token). refused is the answer,
+// kept as the run's error when the tokens are never accepted.
+func (s *Session) afterRefusal(ctx context.Context, token string, refused *transport.Error, create func(context.Context) (string, error)) (string, error) {
 	s.mu.Lock()
-	s.token = tok
+	switch {
+	case s.fatal != nil:
+		defer s.mu.Unlock()
+		return "", s.fatal
+	case token != s.token && s.token != "":
+		defer s.mu.Unlock()
+		return s.token, nil // renewed meanwhile
+	case token == s.token && !s.proven:
+		if s.fresh != token {
+			s.fresh = token
+			s.streak++
+		}
+		if s.streak >= 2 {
+			e := *refused
+			e.Class, e.Kind, e.Code = transport.Fatal, transport.KindAuth, "TOKEN_REFUSED"
+			e.Message = fmt.Sprintf("two session tokens in a row, each fresh from CreateToken, were not accepted (%s): the login works but its tokens do not — "+
+				"check token_header (how the token is presented is undocumented; now %q) and that the account may use the API", refused.Message, s.header+": "+s.prefix)
+			s.fatal = &e
+			defer s.mu.Unlock()
+			return "", s.fatal
+		}
+	}
 	s.mu.Unlock()
-	return nil
+	return s.renew(ctx, token, create)
 }

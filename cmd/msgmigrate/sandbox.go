@@ -40,6 +40,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var gorgias sandbox.GorgiasConfig // the Gorgias fake's readings
 	var gorgiasUpdate string
 	var tz sandbox.TracezillaConfig
+	var eziExpiry, eziRelations string
+	var eziTokenUses int
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -57,6 +59,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("--tracezilla-paging %q: want next, next_page or both", tz.Paging)
 			}
 			tz.Token, tz.Messages = envOr("TRACEZILLA_TOKEN", "sandbox"), messages
+			ezi, err := eziManagerReadings(eziExpiry, eziRelations)
+			if err != nil {
+				return err
+			}
+			ezi.TokenUses = eziTokenUses
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
 			all := sandbox.Config{
@@ -65,7 +72,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 				Tracezilla: tz,
 				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages,
 					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
-				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages},
+				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages,
+					Expiry: ezi.Expiry, Relations: ezi.Relations, TokenUses: ezi.TokenUses},
 			}
 			if u := sandbox.GorgiasUpdate(gorgiasUpdate); u != sandbox.GorgiasPartial && u != sandbox.GorgiasReplace {
 				return fmt.Errorf("--gorgias-update %q: want partial or replace", gorgiasUpdate)
@@ -106,6 +114,9 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&soDates, "superoffice-dates", "offset", "how the SuperOffice fake writes dates: offset (SO-TimeZone honoured, -0500), colon (+01:00), no-offset, ignored")
 	c.Flags().StringVar(&soZone, "superoffice-zone", "Europe/Oslo", "the SuperOffice fake tenant's base time zone")
 	c.Flags().StringVar(&soLanguage, "superoffice-language", "honoured", "how the SuperOffice fake writes list values: honoured (Accept-Language), lower, raw")
+	c.Flags().StringVar(&eziExpiry, "ezimanager-expiry", "401", "how the EziManager fake answers an expired session: 401, 403, redirect (302 to its login page), login-page (200 text/html)")
+	c.Flags().StringVar(&eziRelations, "ezimanager-relations", "saved", "what the EziManager fake does with the relation members (external, stores, …): saved, ignored (a PUT answers 200 and keeps them), not-loaded (read as null, kept)")
+	c.Flags().IntVar(&eziTokenUses, "ezimanager-token-uses", 0, "requests an EziManager session lasts (0 = it never expires)")
 	faultFlags(c, &cfg.Faults)
 	// Gorgias's undocumented behaviours: pick a reading (VENDORS.md [!]).
 	c.Flags().StringVar(&gorgiasUpdate, "gorgias-update", "partial", "how the Gorgias fake reads an update: partial (only the fields sent change) or replace (fields not sent are cleared)")
@@ -136,6 +147,21 @@ func superOfficeReadings(dates, zone, language string) (sandbox.SuperOfficeConfi
 		return c, fmt.Errorf("--superoffice-language %q: want honoured, lower or raw", language)
 	}
 	c.Dates, c.BaseZone, c.Language = d, zone, l
+	return c, nil
+}
+
+// eziManagerReadings reads the sandbox's EziManager reading flags.
+func eziManagerReadings(expiry, relations string) (sandbox.EziManagerConfig, error) {
+	var c sandbox.EziManagerConfig
+	e, ok := sandbox.EziExpiryReadings[expiry]
+	if !ok {
+		return c, fmt.Errorf("--ezimanager-expiry %q: want 401, 403, redirect or login-page", expiry)
+	}
+	r, ok := sandbox.EziRelationsReadings[relations]
+	if !ok {
+		return c, fmt.Errorf("--ezimanager-relations %q: want saved, ignored or not-loaded", relations)
+	}
+	c.Expiry, c.Relations = e, r
 	return c, nil
 }
 

@@ -1,7 +1,17 @@
-// Package ezimanager is the "ezimanager" source. EziManager documents no
-// list endpoint, so the messages to read are named by a file of GUIDs (one a
-// line, or a column of a CSV file), and each is fetched with
-// GET api/message/{guid}, several at a time, handed out in the file's order.
+// Package ezimanager is the "ezimanager" source, a thin adapter over
+// api/ezimanager. EziManager documents no list endpoint, so the messages to
+// read are named by a file of GUIDs (one a line, or a column of a CSV file);
+// each is fetched with GET api/message/{guid}?deserialiseDocument=false,
+// several at a time, and handed out in the file's order.
+//
+// A message that is not there fails alone (NOT_FOUND, naming the line of the
+// ids file that names it); so does one that cannot be read after every
+// attempt. A GUID listed twice is read once: its later lines are skipped as
+// "listed twice" (for the first million GUIDs; past them the run's gate
+// still sends a key once). The dates (createdUtc, receivedUtc, rsvpUtc) are
+// handed out as instants — without an offset they are UTC, by name,
+// whatever the job's timezone — and a .NET DateTime's unset value (year 1)
+// is absent, as null members are.
 package ezimanager
 
 import (
@@ -10,10 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -32,11 +41,11 @@ func init() { extract.Register("ezimanager", open) }
 // Config is the ezimanager source's part of a job file.
 type Config struct {
 	Kind     string `yaml:"kind"`
-	URL      string `yaml:"url"` // e.g. https://au2.ezimanager.cloud/
+	URL      string `yaml:"url"` // the site, e.g. https://au2.ezimanager.cloud/
 	Email    string `yaml:"email"`
 	Password string `yaml:"password"`
 	// TokenHeader is how the session token is presented, "Header: prefix";
-	// the vendor does not document it. Default "Authorization: Bearer".
+	// the vendor does not document it. Default api.DefaultTokenHeader.
 	TokenHeader string `yaml:"token_header"`
 	IDs         string `yaml:"ids"`        // file of GUIDs, one a line, or a CSV file
 	IDsColumn   string `yaml:"ids_column"` // the CSV column holding them
@@ -45,17 +54,32 @@ type Config struct {
 	transport.Config `yaml:",inline"`
 }
 
+// DefaultConcurrency is how many messages are fetched at once by default.
+const DefaultConcurrency = 4
+
+// maxSeen bounds the GUIDs kept to skip a second listing (16 bytes each,
+// about 20 MB for a million).
+const maxSeen = 1 << 20
+
 // Source fetches the messages the ids file names.
 type Source struct {
-	base    string
-	client  *transport.Client
-	cfg     Config
-	session *api.Session
+	cfg    Config
+	client *api.Client
+	log    *slog.Logger
 
-	ids    idReader
-	window []chan result
-	fill   int
+	ids      idReader
+	idsDone  bool
+	seen     map[uuid.UUID]struct{}
+	window   []chan result
+	loggedIn bool
+	fetchCtx context.Context
+	cancel   context.CancelFunc
 }
+
+var (
+	_ extract.Source  = (*Source)(nil)
+	_ extract.Columns = (*Source)(nil)
+)
 
 type result struct {
 	rec *msg.Record
@@ -82,32 +106,32 @@ func open(_ context.Context, sec config.Section, env extract.Env) (extract.Sourc
 		return nil, fmt.Errorf("%s: source.%w", sec.File, err)
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 4
+		c.Concurrency = DefaultConcurrency
 	}
-	path := sec.Path(c.IDs)
-	ids, err := openIDs(path, c.IDs, c.IDsColumn)
+	ids, err := openIDs(sec.Path(c.IDs), c.IDs, c.IDsColumn)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{base: strings.TrimSuffix(u.String(), "/") + "/", cfg: c, session: sess, ids: ids}
-	s.client = vendor.NewClient(env, "ezimanager", c.Config, 0, 1)
-	s.client.Authorize = sess.Authorize
-	s.client.DecodeError = transport.MessageOnly(api.ErrorText)
-	return s, nil
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	hc := transport.NewClient("source ezimanager", c.Config, 0, 1, c.Concurrency, env.RateShare, log)
+	return &Source{cfg: c, client: api.NewClient(hc, u, sess, log), log: log, ids: ids, seen: map[uuid.UUID]struct{}{}}, nil
 }
 
-// login logs in when the token is stale ("": none yet). A login that fails
-// ends the run: without a session nothing can be read.
-func (s *Source) login(ctx context.Context, stale string) error {
-	err := s.session.Renew(ctx, s.client.HTTP, s.base, stale)
-	if le := (*api.LoginError)(nil); errors.As(err, &le) {
-		err = transport.FromStatus(http.MethodPost, s.base+"api/session/CreateToken", le.Status, http.Header{"Retry-After": {le.RetryAfter}},
-			"", "creating a session token: "+api.ErrorText(le.Body), "", time.Now())
+// Columns are the Message's members.
+func (s *Source) Columns() []string { return api.Fields }
+
+// login logs in before the first fetch: a refused login stops the run at
+// once (it is sent once), before any message is asked for.
+func (s *Source) login(ctx context.Context) error {
+	err := s.client.HTTP.Pacer.Call(ctx, func() error { return s.client.Login(ctx) })
+	var e *transport.Error
+	if errors.As(err, &e) && e.Code == api.LoginRefused {
+		return &transport.FatalError{Service: s.client.HTTP.Pacer.Service(), Count: 1, Last: e}
 	}
-	if err != nil {
-		return fmt.Errorf("ezimanager: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Next returns the next message, in the ids file's order.
@@ -115,22 +139,30 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.login(ctx, ""); err != nil { // once: then the token is not ""
-		return nil, err
+	if !s.loggedIn {
+		if err := s.login(ctx); err != nil {
+			return nil, err
+		}
+		s.loggedIn = true
+		s.fetchCtx, s.cancel = context.WithCancel(ctx)
 	}
 	// Keep the window full: up to concurrency fetches under way.
-	for len(s.window) < s.cfg.Concurrency {
+	for len(s.window) < s.cfg.Concurrency && !s.idsDone {
 		id, origin, err := s.ids.next()
 		if errors.Is(err, io.EOF) {
+			s.idsDone = true
 			break
 		}
 		ch := make(chan result, 1)
 		s.window = append(s.window, ch)
-		if err != nil {
+		switch {
+		case err != nil:
 			ch <- result{err: err}
-			continue
+		case s.listedBefore(id):
+			ch <- result{err: &msg.Skip{Origin: origin, Reason: "listed twice"}}
+		default:
+			go func() { ch <- s.fetch(s.fetchCtx, id, origin) }()
 		}
-		go func() { ch <- s.fetch(ctx, id, origin) }()
 	}
 	if len(s.window) == 0 {
 		return nil, io.EOF
@@ -145,60 +177,89 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 	}
 }
 
-func (s *Source) fetch(ctx context.Context, id string, idOrigin msg.Origin) result {
+// listedBefore records id and reports whether it was listed before.
+func (s *Source) listedBefore(id string) bool {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return false
+	}
+	if _, ok := s.seen[u]; ok {
+		return true
+	}
+	if len(s.seen) < maxSeen {
+		s.seen[u] = struct{}{}
+	}
+	return false
+}
+
+// fetch reads one message under the pacer: retries, 429 pauses, the
+// circuit; sessions renewed by the client.
+func (s *Source) fetch(ctx context.Context, id string, named msg.Origin) result {
 	origin := msg.Origin{Source: "ezimanager", ID: id}
-	var raw []byte
-	err := s.client.Pacer.Call(ctx, func() error {
-		for try := 0; ; try++ {
-			used := s.session.Token()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"api/message/"+id+"?deserialiseDocument=false", nil)
-			if err != nil {
-				return &transport.Error{Class: transport.Permanent, Code: "BAD_REQUEST", Err: err}
-			}
-			resp, err := s.client.Do(req)
-			if err != nil {
-				return err
-			}
-			if resp.Status == http.StatusUnauthorized && try < maxRelogins {
-				// Sessions expire: log in again (unless another fetch
-				// already did) and ask again.
-				if lerr := s.login(ctx, used); lerr != nil {
-					return lerr
-				}
-				continue
-			}
-			if e := s.client.StatusError(resp); e != nil {
-				if e.Status == http.StatusNotFound {
-					e.Class, e.Code = transport.Permanent, "NOT_FOUND"
-				}
-				return e
-			}
-			raw = resp.Body
-			return nil
+	var body []byte
+	err := s.client.HTTP.Pacer.Call(ctx, func() error {
+		_, resp, err := s.client.Message(ctx, id)
+		if err == nil {
+			body = resp.Body
 		}
+		return err
 	})
 	var e *transport.Error
+	var ex *transport.ExhaustedError
 	switch {
-	case errors.As(err, &e) && e.Code == "NOT_FOUND":
-		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("not found (named at %s)", idOrigin)}}
+	case err == nil:
+	case errors.As(err, &ex):
+		// This message could not be read: it fails alone.
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Code: "RETRIES_EXHAUSTED", Err: fmt.Errorf("%s names it: %w", named, err)}}
 	case errors.As(err, &e) && e.Class == transport.Permanent:
-		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}}
-	case err != nil:
-		return result{err: err} // retries exhausted, a fatal answer or stopped: the run ends
+		if e.Code == api.NotFound {
+			return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Code: api.NotFound, Err: fmt.Errorf("%s names a message that is not there: %w", named, err)}}
+		}
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Code: e.VendorCode(), Err: fmt.Errorf("%s names it: %w", named, err)}}
+	default:
+		return result{err: err} // a fatal answer, an outage or a stop: the run ends
 	}
-	fields, err := jsonl.Decode(raw)
+	fields, err := jsonl.Decode(body)
 	if err != nil {
-		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err}}
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err, Raw: body}}
+	}
+	if err := instants(fields); err != nil {
+		return result{err: &msg.Error{Origin: origin, Stage: msg.StageRead, Err: err, Raw: body}}
 	}
 	return result{rec: &msg.Record{Origin: origin, Fields: fields}}
 }
 
-// maxRelogins bounds how often one fetch logs in again.
-const maxRelogins = 3
+// instants turns the Message's dates into instants, leaving out a date
+// never set.
+func instants(fields map[string]any) error {
+	for _, f := range api.TimeFields {
+		v, ok := fields[f]
+		if !ok {
+			continue
+		}
+		s, isString := v.(string)
+		if !isString {
+			return fmt.Errorf("%s: %v is not a date", f, v)
+		}
+		t, set, err := api.ParseTime(s)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s: %q is not a date", f, s)
+		case !set:
+			delete(fields, f)
+		default:
+			fields[f] = t
+		}
+	}
+	return nil
+}
 
-// Close closes the ids file.
+// Close stops the fetches under way and closes the ids file.
 func (s *Source) Close() error {
-	s.client.CloseIdleConnections()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.client.HTTP.CloseIdleConnections()
 	return s.ids.close()
 }
 
@@ -240,7 +301,7 @@ func (l *lineIDs) next() (string, msg.Origin, error) {
 		return checkGUID(t, msg.Origin{Source: l.name, Line: l.line})
 	}
 	if err := l.sc.Err(); err != nil {
-		return "", msg.Origin{}, err
+		return "", msg.Origin{}, fmt.Errorf("ezimanager ids %s after line %d: %w", l.name, l.line, err)
 	}
 	return "", msg.Origin{}, io.EOF
 }
@@ -271,7 +332,7 @@ func (c *csvIDs) next() (string, msg.Origin, error) {
 func (c *csvIDs) close() error { return c.src.Close() }
 
 func checkGUID(v string, origin msg.Origin) (string, msg.Origin, error) {
-	u, err := uuid.Parse(strings.Trim(v, "{}"))
+	u, err := uuid.Parse(strings.Trim(strings.TrimSpace(v), "{}"))
 	if err != nil {
 		return "", origin, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: fmt.Errorf("%q is not a message GUID", v)}
 	}
