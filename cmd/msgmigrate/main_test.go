@@ -105,8 +105,14 @@ func mustRead(t *testing.T, p string) string {
 // child runs msgmigrate as a separate process.
 func child(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
+	return childEnv(t, nil, args...)
+}
+
+// childEnv runs msgmigrate as a separate process with more environment.
+func childEnv(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "MSGMIGRATE_TEST_MAIN=1", "MSGMIGRATE_TEST_PASSWORD=p")
+	cmd.Env = append(append(os.Environ(), "MSGMIGRATE_TEST_MAIN=1", "MSGMIGRATE_TEST_PASSWORD=p"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t.Cleanup(func() {
