@@ -87,7 +87,7 @@ func (r *run) counts(sized extract.Progress, counts bool) progress.Counts {
 	// Finished counts first, then the records read: a record is counted
 	// read before it finishes, so done never exceeds read.
 	out := progress.Counts{Loaded: c.loaded.Load(), Skipped: c.skipped(), Failed: c.failed.Load(),
-		Other: c.otherShards.Load() + c.wouldSend.Load()}
+		OtherShards: c.otherShards.Load(), WouldSend: c.wouldSend.Load()}
 	out.Read = c.read.Load()
 	out.Limit = int64(r.opts.Limit)
 	if sized != nil {

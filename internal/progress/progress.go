@@ -34,6 +34,7 @@ type Snapshot struct {
 	// shard, those of other shards; in a dry run, those that would be sent).
 	Done                    int64
 	Loaded, Skipped, Failed int64
+	OtherShards, WouldSend  int64
 
 	// Expected is the records the run will finish in all, 0 when unknown;
 	// Estimated says it is an estimate, not a count.
@@ -143,6 +144,13 @@ func finalFields(s Snapshot) []field {
 	fs = append(fs, field{text: fmt.Sprintf("failed %d", s.Failed), rank: 3, join: sep})
 	if n := s.Unsent(); n > 0 {
 		fs = append(fs, field{text: fmt.Sprintf("unsent %d", n), rank: 3, join: sep})
+	}
+	// As the summary says them, so that the counts add up on screen.
+	if s.OtherShards > 0 {
+		fs = append(fs, field{text: fmt.Sprintf("%d for other shards", s.OtherShards), rank: 4, join: sep})
+	}
+	if s.WouldSend > 0 {
+		fs = append(fs, field{text: fmt.Sprintf("would send %d", s.WouldSend), rank: 4, join: sep})
 	}
 	if s.Retries > 0 {
 		fs = append(fs, field{text: fmt.Sprintf("retries %d", s.Retries), rank: 6, join: sep})

@@ -83,6 +83,18 @@ var lineTests = []struct {
 		want: []string{"41% 412000/~1000000", "unsent 345"},
 		not:  []string{"ETA"},
 	},
+	{
+		name: "final line of a dry run",
+		s: Snapshot{Read: 5000, ReadShare: 1, ReadEnded: true, Done: 5000, Skipped: 10, Failed: 2, WouldSend: 4988,
+			Expected: 5000, Final: true},
+		want: []string{"100% 5000/5000", "loaded 0", "skipped 10", "failed 2", "would send 4988"},
+	},
+	{
+		name: "final line of a shard",
+		s: Snapshot{Read: 5000, ReadShare: 1, ReadEnded: true, Done: 5000, Loaded: 1250, OtherShards: 3750,
+			Expected: 5000, Final: true},
+		want: []string{"100% 5000/5000", "loaded 1250", "3750 for other shards"},
+	},
 }
 
 func TestLine(t *testing.T) {

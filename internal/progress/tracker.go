@@ -6,7 +6,8 @@ import "time"
 type Counts struct {
 	Read                    int64 // records read
 	Loaded, Skipped, Failed int64
-	Other                   int64 // finished otherwise: other shards' records, a dry run's "would send"
+	OtherShards             int64 // under --shard, the records another shard sends
+	WouldSend               int64 // in a dry run, the records a run would send
 
 	// Limit is a trial's record limit (--limit), 0 for none.
 	Limit int64
@@ -44,8 +45,8 @@ func NewTracker(start time.Time) *Tracker {
 func (t *Tracker) Snapshot(now time.Time, c Counts, final bool) Snapshot {
 	s := Snapshot{
 		Elapsed: now.Sub(t.start), Read: c.Read, ReadShare: -1, ReadEnded: c.ReadEnded,
-		Loaded: c.Loaded, Skipped: c.Skipped, Failed: c.Failed,
-		Done:     c.Loaded + c.Skipped + c.Failed + c.Other,
+		Loaded: c.Loaded, Skipped: c.Skipped, Failed: c.Failed, OtherShards: c.OtherShards, WouldSend: c.WouldSend,
+		Done:     c.Loaded + c.Skipped + c.Failed + c.OtherShards + c.WouldSend,
 		InFlight: c.InFlight, Retries: c.Retries, Throttled: c.Throttled, Paused: c.Paused, Outage: c.Outage,
 		Final: final,
 	}
