@@ -28,7 +28,12 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 	// A ledger source counts records; a file's progress is bytes.
 	counts := r.job != nil && strings.EqualFold(r.job.SourceKind, "ledger")
 	snapshot := func(final bool) progress.Snapshot {
-		return tr.Snapshot(time.Now(), r.counts(sized, counts), final)
+		c := r.counts()
+		if sized != nil {
+			c.SourceDone, c.SourceTotal = sized.Progress()
+			c.SourceCounts = counts
+		}
+		return tr.Snapshot(time.Now(), c, final)
 	}
 	var term *progress.Terminal
 	every := min(r.opts.LogEvery, time.Second) // the rate needs samples more often than a log line
@@ -56,14 +61,19 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 				return
 			case <-tick.C:
 			}
-			s := snapshot(false)
 			now := time.Now()
 			switch {
 			case term != nil:
-				term.Draw(progress.Line(s, term.Width()))
+				term.Draw(progress.Line(snapshot(false), term.Width()))
 			case now.Sub(lastLogged) >= r.opts.LogEvery:
-				r.opts.Log.Info("progress", progress.Attrs(s)...)
+				r.opts.Log.Info("progress", progress.Attrs(snapshot(false))...)
 				lastLogged = now
+			default:
+				// Between log lines, only a sample for the rate: the source is
+				// asked how far it is no more often than before (the parquet
+				// and ledger sources' Progress is not yet safe to call while
+				// Next runs).
+				tr.Sample(now, r.counts())
 			}
 			if r.led != nil && now.Sub(lastSaved) >= saveEvery {
 				if p := r.lastOrigin.Load(); p != nil {
@@ -79,10 +89,8 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 	}
 }
 
-// counts reads the run's counters for the progress display. sized is the
-// source's progress, nil when it does not tell; counts says it is in
-// records.
-func (r *run) counts(sized extract.Progress, counts bool) progress.Counts {
+// counts reads the run's counters for the progress display.
+func (r *run) counts() progress.Counts {
 	c := &r.c
 	// Finished counts first, then the records read: a record is counted
 	// read before it finishes, so done never exceeds read.
@@ -90,10 +98,6 @@ func (r *run) counts(sized extract.Progress, counts bool) progress.Counts {
 		OtherShards: c.otherShards.Load(), WouldSend: c.wouldSend.Load()}
 	out.Read = c.read.Load()
 	out.Limit = int64(r.opts.Limit)
-	if sized != nil {
-		out.SourceDone, out.SourceTotal = sized.Progress()
-		out.SourceCounts = counts
-	}
 	if r.loader != nil {
 		p := r.loader.Pacer()
 		out.InFlight, out.Retries, out.Throttled = p.Stats.InFlight.Load(), p.Stats.Retries.Load(), p.Stats.Throttled.Load()

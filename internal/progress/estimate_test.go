@@ -186,6 +186,14 @@ func TestTracker(t *testing.T) {
 		assert.False(t, s.HasETA)
 		assert.Equal(t, -1, s.Percent())
 	})
+	t.Run("samples between snapshots feed the rate", func(t *testing.T) {
+		tr := NewTracker(t0)
+		for i := range 10 {
+			tr.Sample(at(float64(i)), Counts{Read: int64(i) * 200, Loaded: int64(i) * 100})
+		}
+		s := tr.Snapshot(at(10), Counts{Read: 2000, Loaded: 1000}, false)
+		assert.InDelta(t, 100, s.Rate, 0.001)
+	})
 	t.Run("the final snapshot is the report's counts", func(t *testing.T) {
 		tr := NewTracker(t0)
 		tr.Snapshot(at(1), Counts{Read: 500, Loaded: 100, SourceDone: 500, SourceTotal: 2000}, false)

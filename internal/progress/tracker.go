@@ -24,6 +24,9 @@ type Counts struct {
 	Outage                       bool
 }
 
+// Done is the records finished.
+func (c Counts) Done() int64 { return c.Loaded + c.Skipped + c.Failed + c.OtherShards + c.WouldSend }
+
 // Tracker turns a run's counts, taken again and again, into snapshots: it
 // keeps what the rate and the estimate need of the past. One goroutine
 // uses it.
@@ -40,13 +43,16 @@ func NewTracker(start time.Time) *Tracker {
 		est:  Estimator{Settle: 3 * time.Second, Tolerance: 0.02}}
 }
 
+// Sample takes the counts at now for the rate only, between snapshots.
+func (t *Tracker) Sample(now time.Time, c Counts) { t.rate.Add(now, c.Done()) }
+
 // Snapshot is the run at now. final: the run has ended, every stage has
 // stopped and c are its last counts.
 func (t *Tracker) Snapshot(now time.Time, c Counts, final bool) Snapshot {
 	s := Snapshot{
 		Elapsed: now.Sub(t.start), Read: c.Read, ReadShare: -1, ReadEnded: c.ReadEnded,
 		Loaded: c.Loaded, Skipped: c.Skipped, Failed: c.Failed, OtherShards: c.OtherShards, WouldSend: c.WouldSend,
-		Done:     c.Loaded + c.Skipped + c.Failed + c.OtherShards + c.WouldSend,
+		Done:     c.Done(),
 		InFlight: c.InFlight, Retries: c.Retries, Throttled: c.Throttled, Paused: c.Paused, Outage: c.Outage,
 		Final: final,
 	}
