@@ -110,7 +110,8 @@ func liveFields(s Snapshot) []field {
 	case s.Outage:
 		fs = append(fs, field{text: "OUTAGE: waiting for the service", rank: 4, join: sep})
 	case s.Paused > 0:
-		fs = append(fs, field{text: "429: paused " + Duration(s.Paused), rank: 4, join: sep})
+		// Rounded up: a pause that has 300 ms left is not "0s".
+		fs = append(fs, field{text: "429: paused " + Duration((s.Paused + time.Second - 1).Truncate(time.Second)), rank: 4, join: sep})
 	}
 	if s.HasETA {
 		fs = append(fs, field{text: "ETA " + Duration(s.ETA), rank: 5, join: sep})

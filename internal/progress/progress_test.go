@@ -176,6 +176,12 @@ func FuzzLine(f *testing.F) {
 	})
 }
 
+func TestAPauseNearItsEndIsNotZero(t *testing.T) {
+	s := lineTests[4].s
+	s.Paused = 300 * time.Millisecond
+	assert.Contains(t, Line(s, 160), "429: paused 1s")
+}
+
 func TestDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0s", 1400 * time.Millisecond: "1s", 59 * time.Second: "59s", 172 * time.Second: "2m52s",
