@@ -1,97 +1,85 @@
 package pipeline
 
 import (
-	"fmt"
+	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/msgmigrate/msgmigrate/extract"
+	"github.com/msgmigrate/msgmigrate/internal/progress"
 )
 
-// startProgress shows a live bar when there is a terminal, and periodic log
-// lines otherwise. It also records in the ledger how far reading got, so
-// `status` can say where a run that died stopped.
+const (
+	// drawEvery is how often a terminal's line is redrawn: five times a
+	// second reads as live and costs nothing.
+	drawEvery = 200 * time.Millisecond
+	// saveEvery is how often the ledger is told how far reading got.
+	saveEvery = 2 * time.Second
+)
+
+// startProgress shows the run's progress until stop is called — the whole
+// run, loading included, not only the reading: a line redrawn in place when
+// opts.Progress is a terminal, else a log line every LogEvery. It also
+// records in the ledger how far reading got, so `status` can say where a
+// run that died stopped. stop draws the last line, whose counts are the
+// report's: call it once the recorder is closed.
 func (r *run) startProgress(src extract.Source) (stop func()) {
+	tr := progress.NewTracker(time.Now())
+	sized, _ := src.(extract.Progress)
+	// A ledger source counts records; a file's progress is bytes.
+	counts := r.job != nil && strings.EqualFold(r.job.SourceKind, "ledger")
+	snapshot := func(final bool) progress.Snapshot {
+		c := r.counts()
+		if sized != nil {
+			c.SourceDone, c.SourceTotal = sized.Progress()
+			c.SourceCounts = counts
+		}
+		return tr.Snapshot(time.Now(), c, final)
+	}
+	var term *progress.Terminal
+	every := min(r.opts.LogEvery, time.Second) // the rate needs samples more often than a log line
+	if r.opts.Progress != nil {
+		var ok bool
+		if term, ok = r.opts.Progress.(*progress.Terminal); !ok {
+			term = progress.NewTerminal(r.opts.Progress)
+		}
+		every = drawEvery
+		term.Draw(progress.Line(snapshot(false), term.Width()))
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	var sized extract.Progress
-	if p, ok := src.(extract.Progress); ok {
-		sized = p
-	}
-	var bar *progressbar.ProgressBar
-	every := r.opts.LogEvery
-	if r.opts.Progress != nil {
-		every = 200 * time.Millisecond
-		total := int64(-1)
-		if sized != nil {
-			if _, t := sized.Progress(); t > 0 {
-				total = t
-			}
-		}
-		bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(r.opts.Progress),
-			progressbar.OptionShowBytes(total > 0),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSetPredictTime(total > 0),
-		)
-	}
-	start := time.Now()
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		lastSaved := time.Now()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		lastSaved, lastLogged := time.Now(), time.Now()
 		for {
 			select {
 			case <-done:
-				if bar != nil {
-					bar.Finish()
+				if term != nil {
+					term.Finish(progress.Line(snapshot(true), term.Width()))
 				}
 				return
-			case <-t.C:
+			case <-tick.C:
 			}
-			read := r.c.read.Load()
-			rate := float64(read) / time.Since(start).Seconds()
-			var inFlight, retries int64
-			if r.loader != nil {
-				ps := &r.loader.Pacer().Stats
-				inFlight, retries = ps.InFlight.Load(), ps.Retries.Load()
+			now := time.Now()
+			switch {
+			case term != nil:
+				term.Draw(progress.Line(snapshot(false), term.Width()))
+			case now.Sub(lastLogged) >= r.opts.LogEvery:
+				r.opts.Log.Info("progress", progress.Attrs(snapshot(false))...)
+				lastLogged = now
+			default:
+				// Between log lines, only a sample for the rate: the source is
+				// asked how far it is no more often than before (the parquet
+				// and ledger sources' Progress is not yet safe to call while
+				// Next runs).
+				tr.Sample(now, r.counts())
 			}
-			line := fmt.Sprintf("%d read · %d loaded · %d failed · %.0f rec/s · %d in flight · %d retries",
-				read, r.c.loaded.Load(), r.c.failed.Load(), rate, inFlight, retries)
-			if bar != nil {
-				bar.Describe(line)
-				if sized != nil {
-					d, _ := sized.Progress()
-					bar.Set64(d)
-				}
-			} else {
-				attrs := []any{"read", read, "loaded", r.c.loaded.Load(), "skipped", r.c.skipped(),
-					"failed", r.c.failed.Load(), "records_per_s", int64(rate), "in_flight", inFlight, "retries", retries}
-				if sized != nil {
-					if d, tot := sized.Progress(); tot > 0 && d > 0 {
-						// Read is not done: a record counts once it settled,
-						// so the source's share is scaled by the share of
-						// what was read that has settled.
-						pct := float64(d) / float64(tot)
-						if read > 0 {
-							settled := r.c.loaded.Load() + r.c.skipped() + r.c.failed.Load()
-							pct *= float64(settled) / float64(read)
-						}
-						eta := time.Duration(float64(time.Since(start)) * (1 - pct) / max(pct, 1e-9))
-						attrs = append(attrs, "done_pct", int(pct*100), "eta", eta.Round(time.Second).String())
-					}
-				}
-				r.opts.Log.Info("progress", attrs...)
-			}
-			if r.led != nil && time.Since(lastSaved) > 2*time.Second {
+			if r.led != nil && now.Sub(lastSaved) >= saveEvery {
 				if p := r.lastOrigin.Load(); p != nil {
 					r.led.Progress(r.runID, *p)
 				}
-				lastSaved = time.Now()
+				lastSaved = now
 			}
 		}
 	}()
@@ -99,4 +87,21 @@ func (r *run) startProgress(src extract.Source) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// counts reads the run's counters for the progress display.
+func (r *run) counts() progress.Counts {
+	c := &r.c
+	// Finished counts first, then the records read: a record is counted
+	// read before it finishes, so done never exceeds read.
+	out := progress.Counts{Loaded: c.loaded.Load(), Skipped: c.skipped(), Failed: c.failed.Load(),
+		OtherShards: c.otherShards.Load(), WouldSend: c.wouldSend.Load()}
+	out.Read = c.read.Load()
+	out.Limit = int64(r.opts.Limit)
+	if r.loader != nil {
+		p := r.loader.Pacer()
+		out.InFlight, out.Retries, out.Throttled = p.Stats.InFlight.Load(), p.Stats.Retries.Load(), p.Stats.Throttled.Load()
+		out.Paused, out.Outage = p.Paused(), p.CircuitOpen()
+	}
+	return out
 }

@@ -125,7 +125,7 @@ state: %q
 					}
 				}()
 			}
-			rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Log: log, URLs: srv, LogEvery: time.Hour})
+			rep, err := pipeline.Run(context.Background(), context.Background(), j, pipeline.Options{Log: log, URLs: srv, LogEvery: time.Hour, Progress: g.progressWriter()})
 			if err != nil {
 				return err
 			}
