@@ -81,15 +81,23 @@ func (l *Loader) Run(ctx, drain context.Context, in <-chan *Batch, emit Emit) er
 	defer stopWaiting()
 	for range l.opts.Concurrency {
 		g.Go(func() error {
-			for b := range in {
+			for {
+				// A worker's error ends every worker at once, not once the
+				// source is read to its end: what is queued stays unsent.
+				var b *Batch
+				select {
+				case <-gctx.Done():
+					return nil
+				case b = <-in:
+				}
+				if b == nil {
+					return nil
+				}
 				if err := l.deliver(gctx, wait, b, emit); err != nil {
 					l.Stats.Abandoned.Add(int64(len(b.Items)))
-					for range in { // the run is stopping: what is queued stays unsent
-					}
 					return err
 				}
 			}
-			return nil
 		})
 	}
 	return g.Wait()

@@ -97,6 +97,7 @@ func (r *run) counts() progress.Counts {
 	out := progress.Counts{Loaded: c.loaded.Load(), Skipped: c.skipped(), Failed: c.failed.Load(),
 		OtherShards: c.otherShards.Load(), WouldSend: c.wouldSend.Load()}
 	out.Read = c.read.Load()
+	out.ReadEnded = c.readEnded.Load()
 	out.Limit = int64(r.opts.Limit)
 	if r.loader != nil {
 		p := r.loader.Pacer()

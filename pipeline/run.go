@@ -76,6 +76,7 @@ type counters struct {
 	skipRule, skipLoaded, skipDup, skipChanged   atomic.Int64
 	skipSource, skipSink                         atomic.Int64
 	failRead, failMap, failLoad                  atomic.Int64
+	readEnded                                    atomic.Bool // the source was read to its end
 
 	mu           sync.Mutex
 	skipBySource map[string]int64
@@ -309,7 +310,13 @@ func (r *run) execute(ctx, drain context.Context, started time.Time, src extract
 	stopProgress := r.startProgress(src)
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan *load.Batch, 16)
-	g.Go(func() error { return produce(gctx) })
+	g.Go(func() error {
+		err := produce(gctx)
+		if err == nil && drain.Err() == nil && gctx.Err() == nil {
+			r.c.readEnded.Store(true)
+		}
+		return err
+	})
 	g.Go(func() error { return r.gate(gctx, drain, items, batches, rec) })
 	if r.loader != nil {
 		g.Go(func() error {

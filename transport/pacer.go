@@ -83,12 +83,19 @@ func (p *Pacer) Policy() Policy { return p.policy }
 func (p *Pacer) SetObserver(obs Observer) { p.obs = obs }
 
 // Pause holds every request back for at least d.
-func (p *Pacer) Pause(d time.Duration) {
+func (p *Pacer) Pause(d time.Duration) { p.pause(d) }
+
+// pause extends the shared pause to d from now; started reports that no
+// pause was in force, so a 429 storm is logged once, not once a worker.
+func (p *Pacer) pause(d time.Duration) (started bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t := time.Now().Add(d); t.After(p.pauseUntil) {
+	now := time.Now()
+	started = !p.pauseUntil.After(now)
+	if t := now.Add(d); t.After(p.pauseUntil) {
 		p.pauseUntil = t
 	}
+	return started
 }
 
 // Paused is how long the shared pause still lasts.
@@ -183,11 +190,15 @@ func (p *Pacer) Call(ctx context.Context, fn func() error) error {
 				ra = e.RetryAfter
 			}
 			pause := p.policy.Backoff(throttled, ra)
-			p.Pause(pause)
+			started := p.pause(pause)
 			if p.obs != nil {
 				p.obs.Throttled(pause)
 			}
-			p.log.Warn("throttled: every worker pauses", "service", p.service, "pause", pause.Round(time.Millisecond), "reason", errText(err))
+			level := slog.LevelWarn
+			if !started {
+				level = slog.LevelDebug // the workers are already paused: said once
+			}
+			p.log.Log(ctx, level, "throttled: every worker pauses", "service", p.service, "pause", pause.Round(time.Millisecond), "reason", errText(err))
 			continue // a 429 says "later": it uses no attempt
 		}
 		throttled = 0

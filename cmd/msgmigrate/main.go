@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	_ "github.com/msgmigrate/msgmigrate/extract/all"
+	"github.com/msgmigrate/msgmigrate/internal/progress"
 	"github.com/msgmigrate/msgmigrate/job"
 	_ "github.com/msgmigrate/msgmigrate/load/all"
 )
@@ -49,6 +50,7 @@ type globals struct {
 	sets      []string
 	stdout    io.Writer
 	stderr    io.Writer
+	term      *progress.Terminal // stderr while a progress line is drawn on it
 }
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
@@ -118,22 +120,34 @@ func (g *globals) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch g.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(g.errWriter(), opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(g.errWriter(), opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", g.logFormat)
 }
 
 // progressWriter is stderr when it is a terminal and progress is wanted.
 func (g *globals) progressWriter() io.Writer {
-	if g.noProg {
-		return nil
+	if g.term == nil && !g.noProg {
+		if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			g.term = progress.NewTerminal(f)
+		}
 	}
-	if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return f
+	if g.term == nil {
+		return nil // a nil *Terminal in an io.Writer would not be nil
 	}
-	return nil
+	return g.term
+}
+
+// errWriter is where log lines and messages go: through the progress
+// line's terminal when there is one, so a warning is written above the line
+// instead of over it.
+func (g *globals) errWriter() io.Writer {
+	if w := g.progressWriter(); w != nil {
+		return w
+	}
+	return g.stderr
 }
 
 func (g *globals) loadJob(path string) (*job.Job, error) {
@@ -142,7 +156,7 @@ func (g *globals) loadJob(path string) (*job.Job, error) {
 
 // signalContexts: the first SIGINT/SIGTERM drains (stop reading, finish what
 // is in flight, record it); a second one stops at once.
-func signalContexts() (hard, drain context.Context, stop func()) {
+func signalContexts(stderr io.Writer) (hard, drain context.Context, stop func()) {
 	hard, cancelHard := context.WithCancel(context.Background())
 	drain, cancelDrain := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
@@ -152,7 +166,7 @@ func signalContexts() (hard, drain context.Context, stop func()) {
 		for range ch {
 			n++
 			if n == 1 {
-				fmt.Fprintln(os.Stderr, "msgmigrate: stopping: finishing requests in flight (interrupt again to stop at once)")
+				fmt.Fprintln(stderr, "msgmigrate: stopping: finishing requests in flight (interrupt again to stop at once)")
 				cancelDrain()
 				continue
 			}

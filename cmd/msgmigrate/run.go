@@ -187,7 +187,7 @@ func (g *globals) pipeline(path, command string, opts pipeline.Options, f runFla
 		log.Info("metrics served", "address", a)
 	}
 
-	hard, drain, stop := signalContexts()
+	hard, drain, stop := signalContexts(g.errWriter())
 	defer stop()
 	var rep *pipeline.Report
 	if command == "retry" {

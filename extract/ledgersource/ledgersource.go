@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/msgmigrate/msgmigrate/config"
 	"github.com/msgmigrate/msgmigrate/extract"
@@ -38,7 +39,7 @@ type Source struct {
 	ch      chan ledger.Entry
 	errc    chan error
 	stop    chan struct{}
-	read    int64
+	read    atomic.Int64 // Progress reads it from another goroutine
 	total   int64
 }
 
@@ -118,7 +119,7 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 			return nil, io.EOF
 		}
 	}
-	s.read++
+	s.read.Add(1)
 	origin := msg.Origin{Source: s.name, ID: e.Key}
 	fields := map[string]any{}
 	if len(e.Kept) > 0 {
@@ -164,7 +165,7 @@ func SourceID(origin msg.Origin, kept map[string]any) any {
 const KeyColumnsField = transform.SourceIDField
 
 // Progress reports items handed out of the total.
-func (s *Source) Progress() (done, total int64) { return s.read, s.total }
+func (s *Source) Progress() (done, total int64) { return s.read.Load(), s.total }
 
 // Close stops reading and closes the ledgers.
 func (s *Source) Close() error {

@@ -47,6 +47,7 @@ type Source struct {
 	cur     *file
 	total   int64
 	doneSum atomic.Int64 // bytes of finished files
+	curDone atomic.Int64 // bytes of the file being read, as its rows go (Progress reads it from another goroutine)
 	cols    []string     // Columns, once read
 }
 
@@ -118,8 +119,10 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 			s.cur.close()
 			s.finished(s.cur.name)
 			s.cur = nil
+			s.curDone.Store(0)
 			continue
 		}
+		s.curDone.Store(s.cur.progress())
 		return rec, err
 	}
 }
@@ -132,10 +135,7 @@ func (s *Source) finished(name string) {
 
 // Progress reports bytes of the files finished and of the one being read.
 func (s *Source) Progress() (done, total int64) {
-	d := s.doneSum.Load()
-	if f := s.cur; f != nil {
-		d += f.progress()
-	}
+	d := s.doneSum.Load() + s.curDone.Load()
 	return min(d, s.total), s.total
 }
 
