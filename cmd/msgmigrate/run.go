@@ -183,9 +183,6 @@ func (g *globals) pipeline(path, command string, opts pipeline.Options, f runFla
 		m.Finish(context.Background(), metrics.Failed)
 		return err
 	}
-	if a := m.Addr(); a != "" {
-		log.Info("metrics served", "address", a)
-	}
 
 	hard, drain, stop := signalContexts(g.errWriter())
 	defer stop()
