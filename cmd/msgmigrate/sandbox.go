@@ -62,6 +62,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.stdout, "  superoffice (source): %s%s/Cust12345/api/v1  (state: %s%s/api/state/Cust12345)\n", base, sandbox.SuperOfficePrefix, base, sandbox.SuperOfficePrefix)
 			fmt.Fprintf(g.stdout, "  tracezilla  (source): %s%s/demo-team\n", base, sandbox.TracezillaBase)
 			fmt.Fprintf(g.stdout, "  ezimanager  (source): %s%s/  (ids: testdata/ezimanager/ids.txt)\n", base, sandbox.EziManagerBase)
+			mode := "keeps every payload"
+			if cfg.CountOnly {
+				mode = "count-only: validates every item, keeps no payload"
+			}
+			fmt.Fprintf(g.stdout, "  myKaarma stats: GET %s%s, reset: POST %s%s (%s)\n", base, sandbox.StatsPath, base, sandbox.ResetPath, mode)
 			hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -81,6 +86,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().IntVar(&messages, "messages", 500, "messages each source fake serves")
 	c.Flags().IntVar(&cfg.MaxItems, "max-items", 0, "items per request before a 400 (0 = 1000)")
 	c.Flags().IntVar(&cfg.MaxBodyBytes, "max-body", 0, "body bytes before a 413 (0 = 4 MiB)")
+	c.Flags().BoolVar(&cfg.CountOnly, "count-only", false, "myKaarma fake: validate every item as strictly, but keep counts, not payloads (benchmarks: flat memory)")
 	faultFlags(c, &cfg.Faults)
 	return c
 }
