@@ -162,7 +162,7 @@ run_one() {
 			split(stats, s, "\t")
 			printf "%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", round, tool, status, wall, s[3] / wall, rss, cpu, s[1], s[2], s[3], s[4], s[5], ledger
 		}' "$out.time" | tee -a "$results" | awk -F'\t' -v rows="$ROWS" '{
-			printf "round %s %-10s %6.1fs %7.0f items/s  peak RSS %5.0f MB  CPU %5.1fs  requests %s  unique %s  duplicates %s", $1, $2, $4, $5, $6, $7, $8, $10, $11
+			printf "round %s %-10s %6.1fs %7.0f items/s  peak RSS %5.0f MiB  CPU %5.1fs  requests %s  unique %s  duplicates %s", $1, $2, $4, $5, $6, $7, $8, $10, $11
 			if ($3 != 0) printf "  EXIT %s", $3
 			if ($10 != rows || $11 != 0) printf "  NOT EACH ONCE"
 			printf "\n" }'
@@ -202,7 +202,7 @@ awk -F'\t' -v fewest="$fewest" -v rows="$ROWS" -v latency="$LATENCY" -v conc="$C
 		for (t in tools) {
 			m = med(ips[t]); printf "%-10s items/s %.0f [%.0f–%.0f]", t, m, lo, hi
 			if (ceiling) printf " (%.0f%% of the ceiling)", 100 * m / ceiling
-			m = med(rss[t]); printf " · peak RSS %.0f MB [%.0f–%.0f]", m, lo, hi
+			m = med(rss[t]); printf " · peak RSS %.0f MiB [%.0f–%.0f]", m, lo, hi
 			m = med(cpu[t]); printf " · CPU %.1fs [%.1f–%.1f]", m, lo, hi
 			m = med(req[t]); printf " · requests %.0f [%.0f–%.0f] = %.3f × fewest", m, lo, hi, m / fewest
 			m = med(fill[t]); printf " · fill %.1f", m

@@ -304,8 +304,8 @@ func printBench(w io.Writer, r *benchResult) {
 	if r.Generated {
 		note = " (this process also generated the input)"
 	}
-	fmt.Fprintf(w, "  peak RSS %.0f MB%s · CPU %.1fs (user+sys)\n", float64(r.PeakRSSBytes)/1e6, note, r.CPUSeconds)
-	fmt.Fprintf(w, "  ledger %.1f MB on disk (.db + -wal): %.0f bytes a record\n", float64(r.LedgerBytes)/1e6, r.LedgerBytesPerRecord)
+	fmt.Fprintf(w, "  peak RSS %.0f MiB%s · CPU %.1fs (user+sys)\n", float64(r.PeakRSSBytes)/(1<<20), note, r.CPUSeconds)
+	fmt.Fprintf(w, "  ledger %.1f MiB on disk (.db + -wal): %.0f bytes a record\n", float64(r.LedgerBytes)/(1<<20), r.LedgerBytesPerRecord)
 	if r.CeilingItemsPerSecond > 0 {
 		fmt.Fprintf(w, "  ceiling at %v: concurrency × rows / fewest requests / latency = %.0f items/s (%.0f%% reached)\n",
 			time.Duration(r.LatencySeconds*float64(time.Second)), r.CeilingItemsPerSecond, 100*r.ItemsPerSecond/r.CeilingItemsPerSecond)
