@@ -59,6 +59,9 @@ if [[ -z ${MSGMIGRATE:-} ]]; then
 fi
 
 # The sink, in its own process; stopped (by its pid) when the script ends.
+if curl -fsS "$SINK/_sandbox/stats" >/dev/null 2>&1; then
+	die "something already answers on $SINK: stop it, or set PORT"
+fi
 "$MSGMIGRATE" sandbox --count-only --addr "127.0.0.1:$PORT" --latency "$LATENCY" >"$WORK/sandbox.log" 2>&1 &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT
@@ -67,7 +70,8 @@ for _ in $(seq 100); do
 	kill -0 "$sandbox_pid" 2>/dev/null || die "the sandbox did not start: $(cat "$WORK/sandbox.log")"
 	sleep 0.1
 done
-curl -fsS "$SINK/_sandbox/stats" >/dev/null || die "the sandbox does not answer on $SINK"
+curl -fsS "$SINK/_sandbox/stats" >/dev/null && kill -0 "$sandbox_pid" 2>/dev/null ||
+	die "the sandbox does not answer on $SINK: $(cat "$WORK/sandbox.log")"
 
 # One CSV and the reference job (reused when the spec is the same).
 "$MSGMIGRATE" bench --gen-only --sink "$SINK" --rows "$ROWS" --routes "$ROUTES" --dir "$WORK/data"
@@ -130,12 +134,18 @@ if [[ $TOOLS == *benthos* ]]; then
 		end'
 fi
 
+# The sandbox's CPU seconds so far: the sink's share of the two cores during a run.
+ticks=$(getconf CLK_TCK)
+sink_cpu() { awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$sandbox_pid/stat" 2>/dev/null || echo 0; }
+
 # One run of one tool: the sink reset, the tool timed, the sink read.
 results=$WORK/results.tsv
-printf 'round\ttool\texit\twall_s\titems_per_s\tpeak_rss_mb\tcpu_s\trequests\titems\tunique\tduplicates\tmax_per_s\tledger_bytes\n' >"$results"
+printf 'round\ttool\texit\twall_s\titems_per_s\tpeak_rss_mib\tcpu_s\trequests\titems\tunique\tduplicates\tmax_per_s\tledger_bytes\tsink_cpu_s\n' >"$results"
 run_one() {
 	local round=$1 tool=$2 out=$WORK/runs/$1.$2
 	curl -fsS -X POST "$SINK/_sandbox/reset" >/dev/null
+	local sink0
+	sink0=$(sink_cpu)
 	local status=0
 	case $tool in
 	msgmigrate)
@@ -152,7 +162,9 @@ run_one() {
 	if [[ $tool == msgmigrate ]]; then
 		ledger=$(($(stat -c %s "$WORK/data/bench.db" 2>/dev/null || echo 0) + $(stat -c %s "$WORK/data/bench.db-wal" 2>/dev/null || echo 0)))
 	fi
-	awk -v round="$round" -v tool="$tool" -v status="$status" -v ledger="$ledger" \
+	local sink_s
+	sink_s=$(awk -v a="$sink0" -v b="$(sink_cpu)" 'BEGIN { printf "%.2f", b - a }')
+	awk -v round="$round" -v tool="$tool" -v status="$status" -v ledger="$ledger" -v sink_s="$sink_s" \
 		-v stats="$(jq -r '[.requests, .items, .unique, .duplicates, .max_requests_per_second] | @tsv' "$out.stats.json")" '
 		/Elapsed \(wall clock\)/ { n = split($NF, p, ":"); wall = 0; for (i = 1; i <= n; i++) wall = wall * 60 + p[i] }
 		/Maximum resident set size/ { rss = $NF / 1024 }
@@ -160,9 +172,9 @@ run_one() {
 		/System time \(seconds\)/ { cpu += $NF }
 		END {
 			split(stats, s, "\t")
-			printf "%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", round, tool, status, wall, s[3] / wall, rss, cpu, s[1], s[2], s[3], s[4], s[5], ledger
+			printf "%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", round, tool, status, wall, s[3] / wall, rss, cpu, s[1], s[2], s[3], s[4], s[5], ledger, sink_s
 		}' "$out.time" | tee -a "$results" | awk -F'\t' -v rows="$ROWS" '{
-			printf "round %s %-10s %6.1fs %7.0f items/s  peak RSS %5.0f MiB  CPU %5.1fs  requests %s  unique %s  duplicates %s", $1, $2, $4, $5, $6, $7, $8, $10, $11
+			printf "round %s %-10s %6.1fs %7.0f items/s  peak RSS %5.0f MiB  CPU %5.1fs (sink %5.2fs)  requests %s  unique %s  duplicates %s", $1, $2, $4, $5, $6, $7, $14, $8, $10, $11
 			if ($3 != 0) printf "  EXIT %s", $3
 			if ($10 != rows || $11 != 0) printf "  NOT EACH ONCE"
 			printf "\n" }'
@@ -187,7 +199,7 @@ awk -F'\t' -v fewest="$fewest" -v rows="$ROWS" -v latency="$LATENCY" -v conc="$C
 	}
 	NR == 1 { next }
 	{
-		tools[$2] = 1; ips[$2] = ips[$2] " " $5; rss[$2] = rss[$2] " " $6; cpu[$2] = cpu[$2] " " $7
+		tools[$2] = 1; ips[$2] = ips[$2] " " $5; rss[$2] = rss[$2] " " $6; cpu[$2] = cpu[$2] " " $7; scpu[$2] = scpu[$2] " " $14
 		req[$2] = req[$2] " " $8; fill[$2] = fill[$2] " " ($8 ? $9 / $8 : 0); led[$2] = led[$2] " " $13 / rows
 		per[$1, $2] = $5
 		if ($3 != 0 || $10 != rows || $11 != 0) bad[$2]++
@@ -204,6 +216,7 @@ awk -F'\t' -v fewest="$fewest" -v rows="$ROWS" -v latency="$LATENCY" -v conc="$C
 			if (ceiling) printf " (%.0f%% of the ceiling)", 100 * m / ceiling
 			m = med(rss[t]); printf " · peak RSS %.0f MiB [%.0f–%.0f]", m, lo, hi
 			m = med(cpu[t]); printf " · CPU %.1fs [%.1f–%.1f]", m, lo, hi
+			m = med(scpu[t]); printf " (the sink: %.2fs)", m
 			m = med(req[t]); printf " · requests %.0f [%.0f–%.0f] = %.3f × fewest", m, lo, hi, m / fewest
 			m = med(fill[t]); printf " · fill %.1f", m
 			if (t == "msgmigrate") { m = med(led[t]); printf " · ledger %.0f bytes a record", m }
