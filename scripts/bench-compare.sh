@@ -201,7 +201,7 @@ awk -F'\t' -v fewest="$fewest" -v rows="$ROWS" -v latency="$LATENCY" -v conc="$C
 	{
 		tools[$2] = 1; ips[$2] = ips[$2] " " $5; rss[$2] = rss[$2] " " $6; cpu[$2] = cpu[$2] " " $7; scpu[$2] = scpu[$2] " " $14
 		req[$2] = req[$2] " " $8; fill[$2] = fill[$2] " " ($8 ? $9 / $8 : 0); led[$2] = led[$2] " " $13 / rows
-		per[$1, $2] = $5
+		per[$1, $2] = $5; percpu[$1, $2] = $7
 		if ($3 != 0 || $10 != rows || $11 != 0) bad[$2]++
 	}
 	END {
@@ -227,6 +227,10 @@ awk -F'\t' -v fewest="$fewest" -v rows="$ROWS" -v latency="$LATENCY" -v conc="$C
 			list = ""
 			for (k in per) { split(k, kk, SUBSEP); if (kk[2] == "msgmigrate" && ((kk[1], "benthos") in per)) list = list " " per[k] / per[kk[1], "benthos"] }
 			m = med(list); printf "ratio msgmigrate / Benthos, items/s, per round: median ×%.2f [×%.2f–×%.2f]\n", m, lo, hi
+			# CPU seconds for the same work hold better than items/s on a busy machine.
+			list = ""
+			for (k in percpu) { split(k, kk, SUBSEP); if (kk[2] == "msgmigrate" && ((kk[1], "benthos") in percpu) && percpu[k] > 0) list = list " " percpu[kk[1], "benthos"] / percpu[k] }
+			m = med(list); printf "ratio Benthos / msgmigrate, CPU seconds, per round: median ×%.2f [×%.2f–×%.2f]\n", m, lo, hi
 		}
 	}' "$results"
 echo "(per run: $results)"
