@@ -38,14 +38,18 @@ type Server struct {
 	SuperOffice *SuperOffice
 	EziManager  *EziManager
 	Handler     http.Handler
+
+	meter *meter // the myKaarma fake's traffic, for StatsPath
 }
 
 // New builds the fakes.
 func New(cfg Config) *Server {
 	s := &Server{MyKaarma: NewMyKaarma(cfg.MyKaarma), Gorgias: NewGorgias(cfg.Gorgias), Tracezilla: NewTracezilla(cfg.Tracezilla),
-		SuperOffice: NewSuperOffice(cfg.SuperOffice), EziManager: NewEziManager(cfg.EziManager)}
+		SuperOffice: NewSuperOffice(cfg.SuperOffice), EziManager: NewEziManager(cfg.EziManager), meter: newMeter()}
 	mux := http.NewServeMux()
-	mux.Handle(MyKaarmaBase+"/", s.MyKaarma.Handler(MyKaarmaBase))
+	mux.Handle(MyKaarmaBase+"/", s.meter.wrap(s.MyKaarma.Handler(MyKaarmaBase)))
+	mux.HandleFunc("GET "+StatsPath, s.serveStats)
+	mux.HandleFunc("POST "+ResetPath, s.serveReset)
 	mux.Handle(GorgiasBase+"/", s.Gorgias.Handler(GorgiasBase))
 	mux.Handle(TracezillaBase+"/", s.Tracezilla.Handler(TracezillaBase))
 	mux.Handle(SuperOfficePrefix+"/", s.SuperOffice.Handler(SuperOfficePrefix))

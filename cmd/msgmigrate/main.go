@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -152,6 +153,32 @@ func (g *globals) errWriter() io.Writer {
 
 func (g *globals) loadJob(path string) (*job.Job, error) {
 	return job.Load(path, g.sets, os.LookupEnv)
+}
+
+// unsetMark stands in for an environment variable a reading command does not
+// have: status and idmap read the ledger and need no sink credentials.
+const unsetMark = "msgmigrate-unset-"
+
+// loadJobToRead loads a job for a command that only reads its ledger: a
+// variable that is not set is no error unless the state needs it.
+func (g *globals) loadJobToRead(path string) (*job.Job, error) {
+	var unset []string
+	j, err := job.Load(path, g.sets, func(name string) (string, bool) {
+		if v, ok := os.LookupEnv(name); ok {
+			return v, ok
+		}
+		unset = append(unset, name)
+		return unsetMark + name, true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range unset {
+		if strings.Contains(j.State, unsetMark+name) {
+			return nil, fmt.Errorf("%s: the state needs environment variable %s, which is not set", path, name)
+		}
+	}
+	return j, nil
 }
 
 // signalContexts: the first SIGINT/SIGTERM drains (stop reading, finish what

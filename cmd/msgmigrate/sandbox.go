@@ -92,6 +92,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.stdout, "  superoffice (source): %s%s/Cust12345/api/v1  (state: %s%s/api/state/Cust12345)\n", base, sandbox.SuperOfficePrefix, base, sandbox.SuperOfficePrefix)
 			fmt.Fprintf(g.stdout, "  tracezilla  (source): %s%s/demo-team  (paging: %s)\n", base, sandbox.TracezillaBase, tz.Paging)
 			fmt.Fprintf(g.stdout, "  ezimanager  (source): %s%s/  (ids: testdata/ezimanager/ids.txt)\n", base, sandbox.EziManagerBase)
+			mode := "keeps every payload"
+			if cfg.CountOnly {
+				mode = "count-only: validates every item, keeps no payload"
+			}
+			fmt.Fprintf(g.stdout, "  myKaarma stats: GET %s%s, reset: POST %s%s (%s)\n", base, sandbox.StatsPath, base, sandbox.ResetPath, mode)
 			hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -117,6 +122,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&eziExpiry, "ezimanager-expiry", "401", "how the EziManager fake answers an expired session: 401, 403, redirect (302 to its login page), login-page (200 text/html)")
 	c.Flags().StringVar(&eziRelations, "ezimanager-relations", "saved", "what the EziManager fake does with the relation members (external, stores, …): saved, ignored (a PUT answers 200 and keeps them), not-loaded (read as null, kept)")
 	c.Flags().IntVar(&eziTokenUses, "ezimanager-token-uses", 0, "requests an EziManager session lasts (0 = it never expires)")
+	c.Flags().BoolVar(&cfg.CountOnly, "count-only", false, "myKaarma fake: validate every item as strictly, but keep counts, not payloads (benchmarks: flat memory)")
 	faultFlags(c, &cfg.Faults)
 	// Gorgias's undocumented behaviours: pick a reading (VENDORS.md [!]).
 	c.Flags().StringVar(&gorgiasUpdate, "gorgias-update", "partial", "how the Gorgias fake reads an update: partial (only the fields sent change) or replace (fields not sent are cleared)")

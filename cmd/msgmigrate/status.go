@@ -20,7 +20,7 @@ import (
 // readers opens every shard's ledger of a job: it works while runs hold
 // them.
 func (g *globals) readers(path string) (*job.Job, []ledger.Reader, error) {
-	j, err := g.loadJob(path)
+	j, err := g.loadJobToRead(path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,7 +10,9 @@ import (
 	"github.com/xitongsys/parquet-go/writer"
 )
 
-// parquetRow has the CSV's columns, typed as a data lake would type them.
+// parquetRow has the CSV's columns, typed as a data lake would type them;
+// a column a row may leave empty is OPTIONAL (null, as the CSV's empty cell
+// is absent).
 type parquetRow struct {
 	ID            int64   `parquet:"name=id, type=INT64"`
 	Department    string  `parquet:"name=department_uuid, type=BYTE_ARRAY, convertedtype=UTF8, encoding=PLAIN_DICTIONARY"`
@@ -19,10 +21,10 @@ type parquetRow struct {
 	Direction     string  `parquet:"name=direction, type=BYTE_ARRAY, convertedtype=UTF8, encoding=PLAIN_DICTIONARY"`
 	SentAt        int64   `parquet:"name=sent_at, type=INT64, convertedtype=TIMESTAMP_MICROS"`
 	CreatedAt     string  `parquet:"name=created_at, type=BYTE_ARRAY, convertedtype=UTF8"`
-	Subject       string  `parquet:"name=subject, type=BYTE_ARRAY, convertedtype=UTF8"`
+	Subject       *string `parquet:"name=subject, type=BYTE_ARRAY, convertedtype=UTF8, repetitiontype=OPTIONAL"`
 	BodyText      *string `parquet:"name=body_text, type=BYTE_ARRAY, convertedtype=UTF8, repetitiontype=OPTIONAL"`
 	BodyHTML      *string `parquet:"name=body_html, type=BYTE_ARRAY, convertedtype=UTF8, repetitiontype=OPTIONAL"`
-	UserUUID      string  `parquet:"name=user_uuid, type=BYTE_ARRAY, convertedtype=UTF8, encoding=PLAIN_DICTIONARY"`
+	UserUUID      *string `parquet:"name=user_uuid, type=BYTE_ARRAY, convertedtype=UTF8, encoding=PLAIN_DICTIONARY, repetitiontype=OPTIONAL"`
 	AttachmentURL *string `parquet:"name=attachment_url, type=BYTE_ARRAY, convertedtype=UTF8, repetitiontype=OPTIONAL"`
 }
 
@@ -57,8 +59,8 @@ func WriteParquet(path string, spec Spec) (PerRoute, error) {
 			return fmt.Errorf("row %d: %w", id, err)
 		}
 		return w.Write(parquetRow{ID: id, Department: f[1], Customer: f[2], Channel: f[3], Direction: f[4],
-			SentAt: sent.UnixMicro(), CreatedAt: f[6], Subject: f[7], BodyText: opt(f[8]), BodyHTML: opt(f[9]),
-			UserUUID: f[10], AttachmentURL: opt(f[11])})
+			SentAt: sent.UnixMicro(), CreatedAt: f[6], Subject: opt(f[7]), BodyText: opt(f[8]), BodyHTML: opt(f[9]),
+			UserUUID: opt(f[10]), AttachmentURL: opt(f[11])})
 	})
 	if err != nil {
 		return nil, err

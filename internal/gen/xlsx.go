@@ -40,7 +40,9 @@ func WriteXLSX(path string, spec Spec) (PerRoute, error) {
 				if err != nil {
 					return err
 				}
-				row[c] = excelize.Cell{StyleID: dateStyle, Value: t}
+				// A date cell holds no offset (excelize writes the wall
+				// clock): write the instant in UTC, the job's default zone.
+				row[c] = excelize.Cell{StyleID: dateStyle, Value: t.UTC()}
 			default:
 				row[c] = v
 			}
