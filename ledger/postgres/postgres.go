@@ -260,6 +260,7 @@ func lockKey(schema, name string, s ledger.Shard) int64 {
 type DB struct {
 	*Reader
 	conn  *pgx.Conn // holds the shard's run lock; every write goes through it
+	lock  int64
 	cmu   sync.Mutex
 	log   *slog.Logger
 	shard ledger.Shard
@@ -282,7 +283,7 @@ func Open(state string, o ledger.Options) (*DB, error) {
 	if err != nil {
 		return nil, t.wrap(fmt.Errorf("ledger %s: %w", where, err))
 	}
-	d := &DB{conn: conn, log: log, shard: o.Shard}
+	d := &DB{conn: conn, log: log, shard: o.Shard, lock: lockKey(t.schema, t.name, o.Shard)}
 	fail := func(err error) (*DB, error) {
 		conn.Close(ctx)
 		if d.Reader != nil {
@@ -291,7 +292,7 @@ func Open(state string, o ledger.Options) (*DB, error) {
 		return nil, t.wrap(err)
 	}
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(t.schema, t.name, o.Shard)).Scan(&locked); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, d.lock).Scan(&locked); err != nil {
 		return fail(fmt.Errorf("ledger %s: %w", where, err))
 	}
 	if !locked {
@@ -306,8 +307,10 @@ func Open(state string, o ledger.Options) (*DB, error) {
 			return fail(err) // before creating anything in what may be the wrong database
 		}
 	}
-	if _, err := setup(ctx, conn, t); err != nil {
-		return fail(err)
+	if !present {
+		if _, err := setup(ctx, conn, t); err != nil {
+			return fail(err)
+		}
 	}
 	ledgerID, shardID, err := prepareShard(ctx, conn, t, o, log)
 	if err != nil {
@@ -326,11 +329,16 @@ func Open(state string, o ledger.Options) (*DB, error) {
 	return d, nil
 }
 
-// Close releases the run lock (by closing its connection) and the pool.
+// Close releases the run lock and the connections. The lock is released
+// first, and waited for: closing the connection alone would free it only
+// once the server notices, a moment later, and a run that starts at once
+// would be refused.
 func (d *DB) Close() error {
 	d.cmu.Lock()
 	defer d.cmu.Unlock()
-	err := d.conn.Close(context.Background())
+	ctx := context.Background()
+	d.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, d.lock) // a broken connection has lost it anyway
+	err := d.conn.Close(ctx)
 	return errors.Join(err, d.Reader.Close())
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -69,10 +70,34 @@ func freshSchema(t testing.TB) string {
 	return schema
 }
 
-// newState names a fresh, empty ledger in a fresh schema.
+var (
+	sharedOnce   sync.Once
+	sharedSchema string
+)
+
+// newState names a fresh, empty ledger, in a schema the tests share (as a
+// database that holds many jobs has it), dropped when they end.
 func newState(t testing.TB) string {
 	t.Helper()
-	return withParams(t, server(t), "schema", freshSchema(t), "ledger", unique("job"))
+	base := server(t)
+	sharedOnce.Do(func() { sharedSchema = unique("mmtest_shared") })
+	return withParams(t, base, "schema", sharedSchema, "ledger", unique("job"))
+}
+
+func dropShared() {
+	base := os.Getenv(envURL)
+	if sharedSchema == "" || base == "" {
+		return
+	}
+	conn, err := pgx.Connect(context.Background(), base)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dropping the tests' schema:", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{sharedSchema}.Sanitize()+` CASCADE`); err != nil {
+		fmt.Fprintln(os.Stderr, "dropping the tests' schema:", err)
+	}
 }
 
 func connect(t testing.TB, base string) *pgx.Conn {
@@ -84,12 +109,7 @@ func connect(t testing.TB, base string) *pgx.Conn {
 
 func TestConformance(t *testing.T) {
 	server(t)
-	// One schema for the suite, a ledger per case: as a database that
-	// holds many jobs has it.
-	schema := freshSchema(t)
-	ledgertest.Run(t, ledgertest.Backend{New: func(t *testing.T) string {
-		return withParams(t, server(t), "schema", schema, "ledger", unique("job"))
-	}})
+	ledgertest.Run(t, ledgertest.Backend{New: func(t *testing.T) string { return newState(t) }})
 }
 
 func fill(t testing.TB, l ledger.Ledger, n int, prefix string) int64 {

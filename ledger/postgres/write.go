@@ -36,14 +36,15 @@ ON CONFLICT (ledger, key) DO UPDATE SET seq = excluded.seq, run = excluded.run, 
 WHERE NOT (i.status = 1 AND excluded.status = 2)`
 
 // Interning only what is missing: ON CONFLICT alone would take a sequence
-// value for every row it skips.
+// value for every row it skips. In order, as items are: two shards adding
+// the same new routes wait for each other, never deadlock.
 const (
 	internRoutesSQL = `INSERT INTO {s}.routes(route) SELECT DISTINCT n.route FROM pg_temp.incoming n
-		WHERE NOT EXISTS (SELECT 1 FROM {s}.routes r WHERE r.route = n.route) ON CONFLICT DO NOTHING`
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.routes r WHERE r.route = n.route) ORDER BY 1 ON CONFLICT DO NOTHING`
 	internSourcesSQL = `INSERT INTO {s}.sources(name) SELECT DISTINCT n.source FROM pg_temp.incoming n
-		WHERE NOT EXISTS (SELECT 1 FROM {s}.sources s WHERE s.name = n.source) ON CONFLICT DO NOTHING`
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.sources s WHERE s.name = n.source) ORDER BY 1 ON CONFLICT DO NOTHING`
 	internNamesSQL = `INSERT INTO {s}.sources(name) SELECT DISTINCT n FROM unnest($1::text[]) n
-		WHERE NOT EXISTS (SELECT 1 FROM {s}.sources s WHERE s.name = n) ON CONFLICT DO NOTHING`
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.sources s WHERE s.name = n) ORDER BY 1 ON CONFLICT DO NOTHING`
 	deleteFailuresSQL = `DELETE FROM {s}.record_failures f USING {s}.sources s, unnest($2::text[], $3::bigint[], $4::text[]) AS o(source, line, ident)
 		WHERE f.shard = $1 AND s.name = o.source AND f.source = s.id AND f.line = o.line AND f.ident = o.ident`
 	insertFailuresSQL = `INSERT INTO {s}.record_failures(shard, run, source, line, ident, stage, error, raw)
@@ -88,6 +89,9 @@ func (o *origins) add(x msg.Origin) {
 	o.line = append(o.line, int64(max(x.Line, 0)))
 	o.ident = append(o.ident, x.ID)
 }
+
+// testHookBeforeCommit lets a test kill a process inside a Write.
+var testHookBeforeCommit func()
 
 // Write records outcomes, record failures and the clearing of record
 // failures in one transaction, on the connection that holds the run lock.
@@ -173,7 +177,13 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 			}
 			b.Queue(q(deleteFailuresSQL), d.shardID, o.source, o.line, o.ident)
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if testHookBeforeCommit != nil {
+			testHookBeforeCommit()
+		}
+		return nil
 	})
 	if err != nil {
 		return d.t.wrap(fmt.Errorf("ledger %s: %w", d.where, err))
