@@ -356,6 +356,44 @@ func Run(t *testing.T, b Backend) {
 		assert.True(t, seen[0].Known && seen[1].Known)
 	})
 
+	t.Run("KeysAndTextsAsTheyCome", func(t *testing.T) {
+		l := open(t, b.New(t), ledger.Options{})
+		defer l.Close()
+		run, _ := l.StartRun("job.yaml", "run")
+		// Keys are bytes: not always UTF-8, a NUL now and then, and one
+		// that looks like what a backend might escape a key to. A vendor's
+		// message or a record capped mid-character is not UTF-8 either.
+		keys := []string{"\xff\xfe-latin1", "nul\x00key", "\x01base64:bnVsAGtleQ", "plain"}
+		var items []ledger.Entry
+		for i, k := range keys {
+			e := Item(k, ledger.Failed, i+2)
+			e.Error = "the vendor said \xe2\x82"
+			items = append(items, e)
+		}
+		require.NoError(t, l.Write(run, items, []ledger.RecordFailure{
+			{Origin: msg.Origin{Source: "messages.csv", Line: 9}, Stage: "read", Error: "bad quoting", Raw: "9,\"caf\xc3"},
+		}, nil))
+		seen := lookup(t, l, keys...)
+		for i, s := range seen {
+			assert.True(t, s.Known, "%q", keys[i])
+			assert.Equal(t, ledger.Hash64(items[i].Hash), s.Hash, "%q is itself, not another key", keys[i])
+		}
+		var got []string
+		require.NoError(t, l.Failed(nil, func(e ledger.Entry) error {
+			got = append(got, e.Key)
+			assert.Contains(t, e.Error, "the vendor said")
+			return nil
+		}))
+		assert.Equal(t, keys, got, "the keys as they were")
+		origin, err := l.Origin("nul\x00key")
+		require.NoError(t, err)
+		assert.Equal(t, "messages.csv:3", origin)
+		c, err := l.Counts()
+		require.NoError(t, err)
+		assert.Equal(t, int64(4), c.Failed)
+		assert.Equal(t, map[string]int64{"read": 1}, c.RecordFailures)
+	})
+
 	t.Run("NoReaderWithoutALedger", func(t *testing.T) {
 		_, err := ledger.Readers(b.New(t))
 		require.Error(t, err)

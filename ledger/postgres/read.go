@@ -158,6 +158,7 @@ func (r *Reader) each(q string, args []any, fn func(ledger.Entry) error) error {
 		if err := rows.Scan(&e.Key, &route, &e.Origin.Source, &line, &ident, &hash, &status, &e.TargetID, &e.Code, &e.Error, &e.Payload, &kept, &e.RunID, &e.At); err != nil {
 			return r.err(err)
 		}
+		e.Key = keyOf(e.Key)
 		if err := json.Unmarshal([]byte(route), &e.Route); err != nil {
 			return r.err(fmt.Errorf("item %s: bad route %q: %w", e.Key, route, err))
 		}

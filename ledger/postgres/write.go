@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,7 +66,39 @@ func nullable(s string) any {
 	if s == "" {
 		return nil
 	}
-	return s
+	return clean(s)
+}
+
+// clean makes a text storable: PostgreSQL's text holds valid UTF-8 without
+// NUL, and a vendor's message or a record capped mid-character may be
+// neither. A byte it cannot hold must not cost the run.
+func clean(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
+
+// escaped marks a key stored as base64: one that text cannot hold as it is
+// (not UTF-8, or with NUL), or that starts as an escaped one would. Every
+// key maps to one stored value and back, so a key is never confused with
+// another.
+const escaped = "\x01base64:"
+
+func storedKey(k string) string {
+	if utf8.ValidString(k) && strings.IndexByte(k, 0) < 0 && !strings.HasPrefix(k, "\x01") {
+		return k
+	}
+	return escaped + base64.RawStdEncoding.EncodeToString([]byte(k))
+}
+
+func keyOf(stored string) string {
+	if rest, ok := strings.CutPrefix(stored, escaped); ok {
+		if b, err := base64.RawStdEncoding.DecodeString(rest); err == nil {
+			return string(b)
+		}
+	}
+	return stored
 }
 
 // originCols are a record's origin as stored in items: absent parts NULL.
@@ -72,7 +107,7 @@ func originCols(o msg.Origin) (line, ident any) {
 		line = int64(o.Line)
 	}
 	if o.ID != "" {
-		ident = o.ID
+		ident = clean(o.ID)
 	}
 	return line, ident
 }
@@ -85,9 +120,9 @@ type origins struct {
 }
 
 func (o *origins) add(x msg.Origin) {
-	o.source = append(o.source, x.Source)
+	o.source = append(o.source, clean(x.Source))
 	o.line = append(o.line, int64(max(x.Line, 0)))
-	o.ident = append(o.ident, x.ID)
+	o.ident = append(o.ident, clean(x.ID))
 }
 
 // testHookBeforeCommit lets a test kill a process inside a Write.
@@ -128,10 +163,10 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 				}
 				var kept any
 				if len(e.Kept) > 0 {
-					kept = string(e.Kept)
+					kept = clean(string(e.Kept))
 				}
 				line, ident := originCols(e.Origin)
-				return []any{int32(j), line, status, e.Key, routeText(e.Route), e.Origin.Source, ident, e.Hash[:],
+				return []any{int32(j), line, status, storedKey(e.Key), routeText(e.Route), clean(e.Origin.Source), ident, e.Hash[:],
 					nullable(e.TargetID), nullable(e.Code), nullable(e.Error), payload, kept}, nil
 			})
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "incoming"}, incomingCols, src); err != nil {
@@ -160,10 +195,10 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 					continue
 				}
 				o.add(f.Origin)
-				stage, errText, raw = append(stage, f.Stage), append(errText, f.Error), append(raw, f.Raw)
-				if !names[f.Origin.Source] {
-					names[f.Origin.Source] = true
-					srcs = append(srcs, f.Origin.Source)
+				stage, errText, raw = append(stage, clean(f.Stage)), append(errText, clean(f.Error)), append(raw, clean(f.Raw))
+				if src := clean(f.Origin.Source); !names[src] {
+					names[src] = true
+					srcs = append(srcs, src)
 				}
 			}
 			b.Queue(q(internNamesSQL), srcs)
@@ -205,7 +240,16 @@ func nullRaw(raw []string) []*string {
 // Lookup asks for a batch of keys in one query, on the primary key.
 func (d *DB) Lookup(keys []string, out []ledger.Seen) error {
 	ctx := context.Background()
-	rows, err := d.pool.pool.Query(ctx, d.q(`SELECT key, status, hash, run FROM {s}.items WHERE ledger = $1 AND key = ANY($2::text[])`), d.ledgerID, keys)
+	stored, cloned := keys, false
+	for i, k := range keys {
+		if sk := storedKey(k); sk != k {
+			if !cloned {
+				stored, cloned = slices.Clone(keys), true
+			}
+			stored[i] = sk
+		}
+	}
+	rows, err := d.pool.pool.Query(ctx, d.q(`SELECT key, status, hash, run FROM {s}.items WHERE ledger = $1 AND key = ANY($2::text[])`), d.ledgerID, stored)
 	if err != nil {
 		return d.err(err)
 	}
@@ -230,7 +274,7 @@ func (d *DB) Lookup(keys []string, out []ledger.Seen) error {
 	if err := rows.Err(); err != nil {
 		return d.err(err)
 	}
-	for i, k := range keys {
+	for i, k := range stored {
 		out[i] = found[k]
 	}
 	return nil
@@ -242,7 +286,7 @@ func (d *DB) Origin(key string) (string, error) {
 	var line *int64
 	var ident *string
 	err := d.pool.pool.QueryRow(context.Background(), d.q(`SELECT s.name, i.line, i.ident FROM {s}.items i JOIN {s}.sources s ON s.id = i.source
-		WHERE i.ledger = $1 AND i.key = $2`), d.ledgerID, key).Scan(&src, &line, &ident)
+		WHERE i.ledger = $1 AND i.key = $2`), d.ledgerID, storedKey(key)).Scan(&src, &line, &ident)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -275,7 +319,7 @@ func (d *DB) StartRun(job, command string) (int64, error) {
 			return err
 		}
 		return tx.QueryRow(ctx, d.q(`INSERT INTO {s}.runs(shard, job, command, started_at, state) VALUES($1, $2, $3, now(), 'running') RETURNING id`),
-			d.shardID, job, command).Scan(&id)
+			d.shardID, clean(job), clean(command)).Scan(&id)
 	})
 	if err != nil {
 		return 0, d.err(err)
@@ -285,18 +329,18 @@ func (d *DB) StartRun(job, command string) (int64, error) {
 
 // Progress records how far a run has read.
 func (d *DB) Progress(runID int64, lastOrigin string) error {
-	return d.exec(`UPDATE {s}.runs SET last_origin = $2 WHERE id = $1`, runID, lastOrigin)
+	return d.exec(`UPDATE {s}.runs SET last_origin = $2 WHERE id = $1`, runID, clean(lastOrigin))
 }
 
 // FinishRun records how a run ended.
 func (d *DB) FinishRun(runID int64, state, lastOrigin string, counts any) error {
 	cj, _ := json.Marshal(counts)
-	return d.exec(`UPDATE {s}.runs SET finished_at = now(), state = $2, last_origin = $3, counts = $4 WHERE id = $1`, runID, state, lastOrigin, string(cj))
+	return d.exec(`UPDATE {s}.runs SET finished_at = now(), state = $2, last_origin = $3, counts = $4 WHERE id = $1`, runID, clean(state), clean(lastOrigin), string(cj))
 }
 
 // SetMeta stores a value of the shard's (the watermark).
 func (d *DB) SetMeta(key, value string) error {
-	return d.exec(`INSERT INTO {s}.meta(shard, key, value) VALUES($1, $2, $3) ON CONFLICT (shard, key) DO UPDATE SET value = excluded.value`, d.shardID, key, value)
+	return d.exec(`INSERT INTO {s}.meta(shard, key, value) VALUES($1, $2, $3) ON CONFLICT (shard, key) DO UPDATE SET value = excluded.value`, d.shardID, clean(key), clean(value))
 }
 
 func (d *DB) exec(sql string, args ...any) error {
