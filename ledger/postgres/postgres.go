@@ -484,12 +484,13 @@ func readers(ctx context.Context, t *target, sh *shared) ([]*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", t.where, err)
 	}
+	defer rows.Close()
 	var rs []*Reader
 	for rows.Next() {
 		r := &Reader{t: t, q: q}
 		var s ledger.Shard
 		if err := rows.Scan(&r.ledgerID, &r.shardID, &s.Index, &s.Count); err != nil {
-			return nil, fmt.Errorf("ledger %s: %w", t.where, err)
+			break // rows.Err says
 		}
 		r.where = t.shardWhere(s)
 		r.pool = sh.acquire()

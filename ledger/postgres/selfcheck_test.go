@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -303,9 +304,13 @@ func TestReadersReadEveryShard(t *testing.T) {
 
 // Two shards that record the same keys at once (a reshard while an old
 // shard still runs) wait for each other, never deadlock: the server would
-// abort one of the writes, and its run.
+// abort one of the writes.
 func TestShardsWritingOneKeyAtOnceDoNotDeadlock(t *testing.T) {
-	state := newState(t)
+	// The server looks for deadlocks after 1s of waiting; sooner here (the
+	// test server's user may set it).
+	state := withParams(t, newState(t), "deadlock_timeout", "20ms")
+	retries := deadlockRetries
+	deadlockRetries = 1 // the order alone must prevent them
 	var keys []string
 	for i := range 500 {
 		keys = append(keys, "k"+strconv.Itoa(i))
@@ -338,4 +343,52 @@ func TestShardsWritingOneKeyAtOnceDoNotDeadlock(t *testing.T) {
 	for range 2 {
 		require.NoError(t, <-errs)
 	}
+	deadlockRetries = retries
+}
+
+// A write the server aborts to break a deadlock (with another application's
+// transaction here) is written again, and costs nothing.
+func TestAWriteAbortedByADeadlockIsWrittenAgain(t *testing.T) {
+	state := newState(t)
+	l, err := ledger.Open(state, ledger.Options{})
+	require.NoError(t, err)
+	defer l.Close()
+	run := fill(t, l, 2, "k") // k0, k1
+	d := l.(*DB)
+	ctx := context.Background()
+
+	other := connect(t, server(t))
+	defer other.Close(ctx)
+	_, err = other.Exec(ctx, `SET deadlock_timeout = '10s'`) // the write is the one the server aborts
+	require.NoError(t, err)
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, d.q(`SELECT 1 FROM {s}.items WHERE ledger = $1 AND key = 'k1' FOR UPDATE`), d.ledgerID)
+	require.NoError(t, err)
+
+	pid := d.conn.PgConn().PID() // the writing session
+	done := make(chan error, 1)
+	go func() {
+		// k0, then k1, which the other transaction holds.
+		done <- l.Write(run, []ledger.Entry{ledgertest.Item("k0", ledger.Loaded, 9), ledgertest.Item("k1", ledger.Loaded, 10)}, nil, nil)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting bool
+		require.NoError(t, other.QueryRow(ctx, `SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&waiting))
+		if waiting {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the write never waited for k1")
+		time.Sleep(5 * time.Millisecond) // polling the server
+	}
+	// Now the other transaction wants k0, which the write holds: a cycle.
+	_, err = tx.Exec(ctx, d.q(`UPDATE {s}.items SET run = run WHERE ledger = $1 AND key = 'k0'`), d.ledgerID)
+	require.NoError(t, err, "the write was aborted, not this")
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-done)
+	origin, err := l.Origin("k1")
+	require.NoError(t, err)
+	assert.Equal(t, "messages.csv:10", origin, "the write is in")
 }

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/msgmigrate/msgmigrate/ledger"
 	"github.com/msgmigrate/msgmigrate/msg"
@@ -25,9 +28,11 @@ const (
 var incomingCols = []string{"ord", "line", "status", "key", "route", "source", "ident", "hash", "target", "code", "error", "payload", "kept"}
 
 // upsertSQL moves a Write's items from the staging table into items. In
-// key order, so two shards that record one key at once wait for each other
-// rather than deadlock; seq keeps the order recorded. A loaded item is never
-// downgraded by a later failure.
+// key order, so two shards that record the same keys at once wait for each
+// other rather than deadlock (the price: seq's index, filled out of order
+// within a write, keeps its newest pages half empty — a few bytes an item);
+// seq keeps the order recorded. A loaded item is never downgraded by a
+// later failure.
 const upsertSQL = `WITH w AS MATERIALIZED (SELECT nextval('{s}.write_seq') * 4294967296 AS base)
 INSERT INTO {s}.items AS i (seq, run, at, line, ledger, shard, route, source, status, key, hash, ident, target, code, error, payload, kept)
 SELECT w.base + n.ord, $3, now(), n.line, $1, $2, r.id, s.id, n.status, n.key, n.hash, n.ident, n.target, n.code, n.error, n.payload, n.kept
@@ -125,6 +130,13 @@ func (o *origins) add(x msg.Origin) {
 	o.ident = append(o.ident, clean(x.ID))
 }
 
+// deadlockDetected is PostgreSQL's SQLSTATE for a transaction it aborted
+// to break a deadlock (Appendix A, "PostgreSQL Error Codes").
+const deadlockDetected = "40P01"
+
+// deadlockRetries is how often a write is tried when deadlocks abort it.
+var deadlockRetries = 5
+
 // testHookBeforeCommit lets a test kill a process inside a Write.
 var testHookBeforeCommit func()
 
@@ -152,7 +164,7 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 		}
 	}
 
-	err := pgx.BeginFunc(ctx, d.conn, func(tx pgx.Tx) error {
+	write := func(tx pgx.Tx) error {
 		if len(keep) > 0 {
 			src := pgx.CopyFromSlice(len(keep), func(j int) ([]any, error) {
 				e := &items[keep[j]]
@@ -219,7 +231,21 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 			testHookBeforeCommit()
 		}
 		return nil
-	})
+	}
+	var err error
+	for try := 1; ; try++ {
+		err = pgx.BeginFunc(ctx, d.conn, write)
+		// Writers take their locks in key order, but another application's
+		// transaction, or a future statement, might not: a transaction the
+		// server aborted to break a deadlock left nothing, and is written
+		// again, after a pause that sets the two apart.
+		var pe *pgconn.PgError
+		if try < deadlockRetries && errors.As(err, &pe) && pe.Code == deadlockDetected {
+			time.Sleep(time.Duration(rand.Int64N(int64(50*time.Millisecond) << try)))
+			continue
+		}
+		break
+	}
 	if err != nil {
 		return d.t.wrap(fmt.Errorf("ledger %s: %w", d.where, err))
 	}
