@@ -6,10 +6,18 @@
 //	state: postgres://mm@db.internal/migrations?ledger=dealer
 //
 // The state names the database and the job's ledger (ledger=, required: one
-// database holds the ledgers of many jobs), optionally the schema that holds
-// the tables (schema=, default msgmigrate). The password comes from
-// PGPASSWORD or ~/.pgpass (pgx reads both); one written in the URL works but
-// never appears in a message.
+// database holds the ledgers of many jobs; WithLedgerName supplies the job's
+// name), optionally the schema that holds the tables (schema=, default
+// msgmigrate). Every other parameter is libpq's, as pgx reads it (sslmode=,
+// host=/path for a Unix socket…). The password comes from PGPASSWORD or
+// ~/.pgpass (pgx reads both); one written in the URL works but never appears
+// in a message.
+//
+// The first run creates the schema and its tables (it needs CREATE on the
+// database, or a schema made for it); later runs need only to read and
+// write them. Connect to the server itself, or through a pooler in session
+// mode: the run lock is a session's, which a transaction-mode pooler
+// (PgBouncer's pool_mode = transaction) does not keep.
 //
 // What the backend does, as a checklist for the next one:
 //   - The tables are created when the schema holds none of them, with a
@@ -26,9 +34,17 @@
 //     INSERT … ON CONFLICT that never downgrades a loaded item; committed
 //     with synchronous_commit on, so it is durable when Write returns.
 //   - Lookup is one query per batch of keys, on the primary key.
-//   - --new-ledger sets the shard's ledger aside under another name (its
-//     rows are kept, never deleted); a shard that is missing while a trace
-//     of an earlier run is there is refused.
+//   - --new-ledger sets the shard's ledger aside under another name,
+//     "NAME set aside 2026-11-30T10:00:00.000Z" (a ledger= a reader can
+//     name; its rows are kept, never deleted: DELETE them by hand when no
+//     longer needed); a shard the database does not have while a trace of
+//     an earlier run is there (its report) is refused: the ledger was lost,
+//     or the state names another database.
+//   - Keys are stored as they are when text can hold them, escaped when it
+//     cannot (not UTF-8, or a NUL); other texts are made storable.
+//   - Vacuum is VACUUM (ANALYZE) of the shared tables: the room of rewritten
+//     rows is reused, not given back to the system (VACUUM FULL would lock
+//     every shard's runs out).
 package postgres
 
 import (
@@ -50,6 +66,11 @@ import (
 )
 
 func init() { ledger.Register(backend{}) }
+
+var (
+	_ ledger.Ledger = (*DB)(nil)
+	_ ledger.Reader = (*Reader)(nil)
+)
 
 type backend struct{}
 
