@@ -38,8 +38,9 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per figure")
 	group := flag.Int("group", 5, "writes per Write run")
 	batches := flag.Int("batches", 100, "Lookup batches of 256 keys per run")
+	settle := flag.Bool("settle", false, "CHECKPOINT before the lookups (a superuser's), as a rerun finds the server: not in the middle of flushing the fill")
 	flag.Parse()
-	if err := run(*state, *sizes, *per, *runs, *group, *batches); err != nil {
+	if err := run(*state, *sizes, *per, *runs, *group, *batches, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "flatness:", err)
 		os.Exit(1)
 	}
@@ -73,7 +74,7 @@ func (s stats) String() string {
 	return fmt.Sprintf("median %8.0f  range %8.0f–%-8.0f", c[len(c)/2], c[0], c[len(c)-1])
 }
 
-func run(state, sizeList string, per, runs, group, batches int) error {
+func run(state, sizeList string, per, runs, group, batches int, settle bool) error {
 	var targets []int64
 	for _, s := range strings.Split(sizeList, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -129,6 +130,11 @@ func run(state, sizeList string, per, runs, group, batches int) error {
 			fmt.Printf("%9d items  Write          items/s %s  (the last %d writes before it, %d runs of %d; fill took %s)\n",
 				next, w, need, runs, group, fill.Round(time.Second))
 		}
+		if settle {
+			if err := sql(state, "CHECKPOINT"); err != nil {
+				return err
+			}
+		}
 		// A rerun asks for the keys in the order the first run wrote them;
 		// random known keys and keys never written are the harder cases.
 		for _, mode := range []string{"rerun order ", "random known", "unknown     "} {
@@ -166,15 +172,18 @@ func run(state, sizeList string, per, runs, group, batches int) error {
 		if err := disk(state, next); err != nil {
 			return err
 		}
+		// The machine may be shared: say how busy it was.
+		if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+			fmt.Printf("%9d items  load average %s", next, la)
+		}
 	}
 	return l.FinishRun(runID, "completed", "", nil)
 }
 
-// disk reports the schema's tables' size per item (the benchmark's ledger
-// should be alone in its schema).
-func disk(state string, items int64) error {
+// server connects to the state's database, less the ledger's parameters.
+func server(state string) (conn *pgx.Conn, schema string, err error) {
 	u := state
-	schema := postgres.DefaultSchema
+	schema = postgres.DefaultSchema
 	if i := strings.Index(u, "?"); i >= 0 {
 		var rest []string
 		for _, kv := range strings.Split(u[i+1:], "&") {
@@ -189,8 +198,25 @@ func disk(state string, items int64) error {
 		}
 		u = u[:i] + "?" + strings.Join(rest, "&")
 	}
+	conn, err = pgx.Connect(context.Background(), u)
+	return conn, schema, err
+}
+
+func sql(state, q string) error {
+	conn, _, err := server(state)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), q)
+	return err
+}
+
+// disk reports the schema's tables' size per item (the benchmark's ledger
+// should be alone in its schema).
+func disk(state string, items int64) error {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, u)
+	conn, schema, err := server(state)
 	if err != nil {
 		return err
 	}
