@@ -36,7 +36,7 @@ func main() {
 	sizes := flag.String("sizes", "100000,1000000,10000000", "ledger sizes to measure at, ascending")
 	per := flag.Int("write", 2000, "items per Write")
 	runs := flag.Int("runs", 5, "runs per figure")
-	group := flag.Int("group", 5, "writes per Write run")
+	group := flag.Int("group", 5, "writes per Write run, at least (a run is a tenth of the last tenth of the ledger's writes)")
 	batches := flag.Int("batches", 100, "Lookup batches of 256 keys per run")
 	settle := flag.Bool("settle", false, "CHECKPOINT before the lookups (a superuser's), as a rerun finds the server: not in the middle of flushing the fill")
 	flag.Parse()
@@ -114,7 +114,11 @@ func run(state, sizeList string, per, runs, group, batches int, settle bool) err
 			next += int64(per)
 		}
 		fill := time.Since(started)
-		need := runs * group
+		// The last tenth of the ledger's writes, at least runs×group, in
+		// runs equal parts: long enough that a checkpoint is one of many
+		// moments, not the figure.
+		need := max(runs*group, int(target/10)/per/runs*runs)
+		group := need / runs
 		if len(durations) < need {
 			fmt.Printf("%d items: fewer than %d writes made in this invocation: no Write figure\n", next, need)
 		} else {
@@ -127,7 +131,7 @@ func run(state, sizeList string, per, runs, group, batches int, settle bool) err
 				}
 				w = append(w, float64(group*per)/d.Seconds())
 			}
-			fmt.Printf("%9d items  Write          items/s %s  (the last %d writes before it, %d runs of %d; fill took %s)\n",
+			fmt.Printf("%9d items  Write          items/s %s  (the last %d writes before it, %d runs of %d writes; this fill took %s)\n",
 				next, w, need, runs, group, fill.Round(time.Second))
 		}
 		if settle {
