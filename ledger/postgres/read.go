@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,63 +143,81 @@ const entryCols = `i.key, r.route, s.name, i.line, i.ident, i.hash, i.status, co
 
 const entryFrom = ` FROM {s}.items i JOIN {s}.routes r ON r.id = i.route JOIN {s}.sources s ON s.id = i.source `
 
-func (r *Reader) each(q string, args []any, fn func(ledger.Entry) error) error {
-	rows, err := r.pool.pool.Query(context.Background(), r.q(q), args...)
-	if err != nil {
-		return r.err(err)
-	}
-	defer rows.Close()
-	var fnErr error
-	for rows.Next() {
-		var e ledger.Entry
-		var route, kept string
-		var line *int64
-		var ident *string
-		var hash []byte
-		var status int16
-		if err := rows.Scan(&e.Key, &route, &e.Origin.Source, &line, &ident, &hash, &status, &e.TargetID, &e.Code, &e.Error, &e.Payload, &kept, &e.RunID, &e.At); err != nil {
+// pageRows is how many items one query reads: between pages no query is
+// open, so a slow reader (a ledger source feeding a long run) holds neither
+// a connection nor a snapshot, which would keep the server's VACUUM from
+// every table of the database for as long.
+var pageRows = 1000
+
+// each calls fn with the shard's items that match where, in the order
+// recorded, a page at a time. An item recorded again while the pages are
+// read comes again, at its new place.
+func (r *Reader) each(where string, args []any, fn func(ledger.Entry) error) error {
+	n := len(args) + 1
+	q := r.q(`SELECT ` + entryCols + `, i.seq` + entryFrom + `WHERE ` + where + ` AND i.seq > $` + strconv.Itoa(n) + ` ORDER BY i.seq LIMIT ` + strconv.Itoa(pageRows))
+	page := make([]ledger.Entry, 0, pageRows)
+	after := int64(math.MinInt64)
+	for {
+		rows, err := r.pool.pool.Query(context.Background(), q, append(args, after)...)
+		if err != nil {
 			return r.err(err)
 		}
-		e.Key = keyOf(e.Key)
-		if err := json.Unmarshal([]byte(route), &e.Route); err != nil {
-			return r.err(fmt.Errorf("item %s: bad route %q: %w", e.Key, route, err))
+		page = page[:0]
+		for rows.Next() {
+			var e ledger.Entry
+			var route, kept string
+			var line *int64
+			var ident *string
+			var hash []byte
+			var status int16
+			if err := rows.Scan(&e.Key, &route, &e.Origin.Source, &line, &ident, &hash, &status, &e.TargetID, &e.Code, &e.Error, &e.Payload, &kept, &e.RunID, &e.At, &after); err != nil {
+				break // rows.Err says
+			}
+			e.Key = keyOf(e.Key)
+			if err := json.Unmarshal([]byte(route), &e.Route); err != nil {
+				rows.Close()
+				return r.err(fmt.Errorf("item %s: bad route %q: %w", e.Key, route, err))
+			}
+			e.Origin = originOf(e.Origin.Source, line, ident)
+			copy(e.Hash[:], hash)
+			e.Status = ledger.Loaded
+			if status == stFailed {
+				e.Status = ledger.Failed
+			}
+			if kept != "" {
+				e.Kept = []byte(kept)
+			}
+			e.At = e.At.UTC()
+			page = append(page, e)
 		}
-		e.Origin = originOf(e.Origin.Source, line, ident)
-		copy(e.Hash[:], hash)
-		e.Status = ledger.Loaded
-		if status == stFailed {
-			e.Status = ledger.Failed
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r.err(err)
 		}
-		if kept != "" {
-			e.Kept = []byte(kept)
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err // the caller's, as it is
+			}
 		}
-		e.At = e.At.UTC()
-		if fnErr = fn(e); fnErr != nil {
-			break
+		if len(page) < pageRows {
+			return nil
 		}
 	}
-	if fnErr != nil {
-		return fnErr // the caller's, as it is
-	}
-	if err := rows.Err(); err != nil {
-		return r.err(err)
-	}
-	return nil
 }
 
 // Failed calls fn with every failed item of the shard whose code is one of
 // codes (all when none), in the order recorded.
 func (r *Reader) Failed(codes []string, fn func(ledger.Entry) error) error {
 	if len(codes) > 0 {
-		return r.each(`SELECT `+entryCols+entryFrom+`WHERE i.shard = $1 AND i.status = 2 AND i.code = ANY($2::text[]) ORDER BY i.seq`, []any{r.shardID, codes}, fn)
+		return r.each(`i.shard = $1 AND i.status = 2 AND i.code = ANY($2::text[])`, []any{r.shardID, codes}, fn)
 	}
-	return r.each(`SELECT `+entryCols+entryFrom+`WHERE i.shard = $1 AND i.status = 2 ORDER BY i.seq`, []any{r.shardID}, fn)
+	return r.each(`i.shard = $1 AND i.status = 2`, []any{r.shardID}, fn)
 }
 
 // Loaded calls fn with every loaded item of the shard, in the order
 // recorded.
 func (r *Reader) Loaded(fn func(ledger.Entry) error) error {
-	return r.each(`SELECT `+entryCols+entryFrom+`WHERE i.shard = $1 AND i.status = 1 ORDER BY i.seq`, []any{r.shardID}, fn)
+	return r.each(`i.shard = $1 AND i.status = 1`, []any{r.shardID}, fn)
 }
 
 // RecordFailures calls fn with every record of the shard that failed

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -391,4 +392,71 @@ func TestAWriteAbortedByADeadlockIsWrittenAgain(t *testing.T) {
 	origin, err := l.Origin("k1")
 	require.NoError(t, err)
 	assert.Equal(t, "messages.csv:10", origin, "the write is in")
+}
+
+// Items are read a page at a time, in the order recorded across pages.
+func TestItemsAreReadAPageAtATime(t *testing.T) {
+	defer func(n int) { pageRows = n }(pageRows)
+	pageRows = 4
+	for _, n := range []int{8, 10} { // a page boundary at the end, and not
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			l, err := ledger.Open(newState(t), ledger.Options{})
+			require.NoError(t, err)
+			defer l.Close()
+			run, err := l.StartRun("job.yaml", "run")
+			require.NoError(t, err)
+			var want, wantFailed []string
+			var es []ledger.Entry
+			for i := range n {
+				k := "k" + strconv.Itoa(n-i) // not in key order
+				es = append(es, ledgertest.Item(k, ledger.Loaded, i+2), ledgertest.Item("f"+k, ledger.Failed, i+2))
+				want, wantFailed = append(want, k), append(wantFailed, "f"+k)
+			}
+			require.NoError(t, l.Write(run, es, nil, nil))
+			var got []string
+			require.NoError(t, l.Loaded(func(e ledger.Entry) error { got = append(got, e.Key); return nil }))
+			assert.Equal(t, want, got)
+			got = nil
+			require.NoError(t, l.Failed([]string{"BAD_0", "BAD_1"}, func(e ledger.Entry) error { got = append(got, e.Key); return nil }))
+			assert.Equal(t, wantFailed, got)
+		})
+	}
+}
+
+// A reader that takes its time (a ledger source feeding a long run) holds
+// nothing on the server meanwhile: a query kept open for hours would hold a
+// snapshot, and keep VACUUM from every table of the database.
+func TestASlowReaderHoldsNothingOnTheServer(t *testing.T) {
+	defer func(n int) { pageRows = n }(pageRows)
+	pageRows = 100
+	state := newState(t)
+	l, err := ledger.Open(state, ledger.Options{})
+	require.NoError(t, err)
+	defer l.Close()
+	run, err := l.StartRun("job.yaml", "run")
+	require.NoError(t, err)
+	var es []ledger.Entry
+	for i := range 3000 { // more than the socket's buffers hold
+		e := ledgertest.Item("k"+strconv.Itoa(i), ledger.Loaded, i+2)
+		e.Kept = []byte(`{"note":"` + strings.Repeat("x", 400) + `"}`)
+		es = append(es, e)
+	}
+	require.NoError(t, l.Write(run, es, nil, nil))
+	u, err := url.Parse(state)
+	require.NoError(t, err)
+	watcher := connect(t, server(t))
+	defer watcher.Close(context.Background())
+	first := true
+	require.NoError(t, l.Loaded(func(e ledger.Entry) error {
+		if !first {
+			return nil
+		}
+		first = false
+		var held int
+		require.NoError(t, watcher.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE application_name LIKE $1 AND (state <> 'idle' OR backend_xmin IS NOT NULL)`,
+			"msgmigrate "+u.Query().Get("ledger")+"%").Scan(&held))
+		assert.Zero(t, held, "a session of the ledger's is in a query, or holds a snapshot, while the caller works")
+		return nil
+	}))
 }
