@@ -2,5 +2,6 @@
 package all
 
 import (
-	_ "github.com/msgmigrate/msgmigrate/ledger/sqlite" // a file path
+	_ "github.com/msgmigrate/msgmigrate/ledger/postgres" // postgres:// and postgresql:// URLs
+	_ "github.com/msgmigrate/msgmigrate/ledger/sqlite"   // a file path
 )

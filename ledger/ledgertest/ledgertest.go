@@ -293,6 +293,107 @@ func Run(t *testing.T, b Backend) {
 		assert.Equal(t, ledger.Counts{Loaded: 1, RecordFailures: map[string]int64{}}, c)
 	})
 
+	t.Run("FailedAndLoadedComeInTheOrderRecorded", func(t *testing.T) {
+		l := open(t, b.New(t), ledger.Options{})
+		defer l.Close()
+		run, _ := l.StartRun("job.yaml", "run")
+		// Not the keys' order: the order the outcomes were recorded in, an
+		// item recorded again moving to the end.
+		require.NoError(t, l.Write(run, []ledger.Entry{Item("c", ledger.Failed, 1), Item("a", ledger.Failed, 2), Item("z", ledger.Loaded, 3), Item("m", ledger.Loaded, 4)}, nil, nil))
+		require.NoError(t, l.Write(run, []ledger.Entry{Item("b", ledger.Failed, 5), Item("y", ledger.Loaded, 6)}, nil, nil))
+		keys := func(read func(func(ledger.Entry) error) error) []string {
+			var ks []string
+			require.NoError(t, read(func(e ledger.Entry) error { ks = append(ks, e.Key); return nil }))
+			return ks
+		}
+		failed := func(fn func(ledger.Entry) error) error { return l.Failed(nil, fn) }
+		assert.Equal(t, []string{"c", "a", "b"}, keys(failed))
+		assert.Equal(t, []string{"z", "m", "y"}, keys(l.Loaded))
+		require.NoError(t, l.Write(run, []ledger.Entry{Item("c", ledger.Failed, 1), Item("z", ledger.Loaded, 3)}, nil, nil))
+		assert.Equal(t, []string{"a", "b", "c"}, keys(failed))
+		assert.Equal(t, []string{"m", "y", "z"}, keys(l.Loaded))
+	})
+
+	t.Run("ARunLeftRunningDied", func(t *testing.T) {
+		state := b.New(t)
+		l := open(t, state, ledger.Options{})
+		first, err := l.StartRun("job.yaml", "run")
+		require.NoError(t, err)
+		require.NoError(t, l.Progress(first, "messages.csv:41"))
+		require.NoError(t, l.Close()) // no FinishRun: the process died
+		l = open(t, state, ledger.Options{})
+		defer l.Close()
+		second, err := l.StartRun("job.yaml", "run")
+		require.NoError(t, err)
+		runs, err := l.Runs(5)
+		require.NoError(t, err)
+		require.Len(t, runs, 2)
+		assert.Equal(t, second, runs[0].ID, "newest first")
+		assert.Equal(t, "running", runs[0].State)
+		assert.Equal(t, "died", runs[1].State)
+		assert.Equal(t, "messages.csv:41", runs[1].LastOrigin)
+		assert.True(t, runs[1].FinishedAt.IsZero())
+	})
+
+	t.Run("VacuumKeepsEverything", func(t *testing.T) {
+		l := open(t, b.New(t), ledger.Options{})
+		defer l.Close()
+		run, _ := l.StartRun("job.yaml", "run")
+		var items []ledger.Entry
+		for i := range 200 {
+			items = append(items, Item("k"+strconv.Itoa(i), ledger.Failed, i+2))
+		}
+		require.NoError(t, l.Write(run, items, nil, nil))
+		for i := range items {
+			items[i] = Item("k"+strconv.Itoa(i), ledger.Loaded, i+2) // rewritten: room to give back
+		}
+		require.NoError(t, l.Write(run, items, nil, nil))
+		require.NoError(t, l.Vacuum())
+		c, err := l.Counts()
+		require.NoError(t, err)
+		assert.Equal(t, int64(200), c.Loaded)
+		seen := lookup(t, l, "k0", "k199")
+		assert.True(t, seen[0].Known && seen[1].Known)
+	})
+
+	t.Run("KeysAndTextsAsTheyCome", func(t *testing.T) {
+		l := open(t, b.New(t), ledger.Options{})
+		defer l.Close()
+		run, _ := l.StartRun("job.yaml", "run")
+		// Keys are bytes: not always UTF-8, a NUL now and then, and one
+		// that looks like what a backend might escape a key to. A vendor's
+		// message or a record capped mid-character is not UTF-8 either.
+		keys := []string{"\xff\xfe-latin1", "nul\x00key", "\x01base64:bnVsAGtleQ", "plain"}
+		var items []ledger.Entry
+		for i, k := range keys {
+			e := Item(k, ledger.Failed, i+2)
+			e.Error = "the vendor said \xe2\x82"
+			items = append(items, e)
+		}
+		require.NoError(t, l.Write(run, items, []ledger.RecordFailure{
+			{Origin: msg.Origin{Source: "messages.csv", Line: 9}, Stage: "read", Error: "bad quoting", Raw: "9,\"caf\xc3"},
+		}, nil))
+		seen := lookup(t, l, keys...)
+		for i, s := range seen {
+			assert.True(t, s.Known, "%q", keys[i])
+			assert.Equal(t, ledger.Hash64(items[i].Hash), s.Hash, "%q is itself, not another key", keys[i])
+		}
+		var got []string
+		require.NoError(t, l.Failed(nil, func(e ledger.Entry) error {
+			got = append(got, e.Key)
+			assert.Contains(t, e.Error, "the vendor said")
+			return nil
+		}))
+		assert.Equal(t, keys, got, "the keys as they were")
+		origin, err := l.Origin("nul\x00key")
+		require.NoError(t, err)
+		assert.Equal(t, "messages.csv:3", origin)
+		c, err := l.Counts()
+		require.NoError(t, err)
+		assert.Equal(t, int64(4), c.Failed)
+		assert.Equal(t, map[string]int64{"read": 1}, c.RecordFailures)
+	})
+
 	t.Run("NoReaderWithoutALedger", func(t *testing.T) {
 		_, err := ledger.Readers(b.New(t))
 		require.Error(t, err)
