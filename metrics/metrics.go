@@ -184,7 +184,7 @@ func New(cfg Config, l Labels, log *slog.Logger) (*Run, error) {
 	})
 	r.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "msgmigrate_retries_total",
-		Help: "Requests sent again, by reason (retry, outage; or throttled, server_error, transport, unreadable).",
+		Help: "Requests sent again, by reason: retry (a failed or throttled answer), outage (a probe while the circuit is open).",
 	}, []string{"reason"})
 	r.throttled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "msgmigrate_throttled_total",

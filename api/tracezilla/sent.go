@@ -26,7 +26,7 @@ const (
 
 // Sendable reports whether m may be marked sent: tracezilla shows it as
 // sent, with a sent_at. The refusal is a Permanent *transport.Error with
-// code NOT_SENT. A record without a status is refused too: a failed
+// code NOT_SENT (the sink skips such a message by rule). A record without a status is refused too: a failed
 // message may carry the sent_at of an earlier attempt, so sent_at alone
 // does not tell.
 func Sendable(m *Message) error {

@@ -42,6 +42,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var tz sandbox.TracezillaConfig
 	var eziExpiry, eziRelations string
 	var eziTokenUses int
+	var eziTokenHeader string
+	var eziTokenObject bool
 	c := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the vendor fakes on localhost, for trials and demos",
@@ -64,6 +66,11 @@ func sandboxCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ezi.TokenUses = eziTokenUses
+			switch cfg.Answer {
+			case sandbox.AnswerBoth, sandbox.AnswerLists, sandbox.AnswerEntries:
+			default:
+				return fmt.Errorf("--mykaarma-answer %q: want both, lists or entries", cfg.Answer)
+			}
 			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
 			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
 			all := sandbox.Config{
@@ -73,7 +80,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 				SuperOffice: sandbox.SuperOfficeConfig{Ticket: envOr("SUPEROFFICE_TICKET", "sandbox"), AppToken: envOr("SUPEROFFICE_APP_TOKEN", "sandbox"), Token: envOr("SUPEROFFICE_TOKEN", "sandbox"), Messages: messages,
 					BaseZone: so.BaseZone, Dates: so.Dates, Language: so.Language},
 				EziManager: sandbox.EziManagerConfig{Email: envOr("EZIMANAGER_EMAIL", "ops@store.example"), Password: envOr("EZIMANAGER_PASSWORD", "sandbox"), Messages: messages,
-					Expiry: ezi.Expiry, Relations: ezi.Relations, TokenUses: ezi.TokenUses},
+					Expiry: ezi.Expiry, Relations: ezi.Relations, TokenUses: ezi.TokenUses, TokenHeader: eziTokenHeader, TokenObject: eziTokenObject},
 			}
 			if u := sandbox.GorgiasUpdate(gorgiasUpdate); u != sandbox.GorgiasPartial && u != sandbox.GorgiasReplace {
 				return fmt.Errorf("--gorgias-update %q: want partial or replace", gorgiasUpdate)
@@ -122,6 +129,9 @@ func sandboxCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&eziExpiry, "ezimanager-expiry", "401", "how the EziManager fake answers an expired session: 401, 403, redirect (302 to its login page), login-page (200 text/html)")
 	c.Flags().StringVar(&eziRelations, "ezimanager-relations", "saved", "what the EziManager fake does with the relation members (external, stores, …): saved, ignored (a PUT answers 200 and keeps them), not-loaded (read as null, kept)")
 	c.Flags().IntVar(&eziTokenUses, "ezimanager-token-uses", 0, "requests an EziManager session lasts (0 = it never expires)")
+	c.Flags().StringVar(&eziTokenHeader, "ezimanager-token-header", "", `how the EziManager fake expects the token, "Header: prefix" (default: the client's, Authorization: Bearer)`)
+	c.Flags().BoolVar(&eziTokenObject, "ezimanager-token-object", false, `the EziManager fake answers a login with {"token": …} instead of the JSON string its page shows`)
+	c.Flags().StringVar(&cfg.Answer, "mykaarma-answer", sandbox.AnswerBoth, "which part of myKaarma's 200 carries the items' outcomes: both, lists (succesfullySubmittedSourceUuids/failedSourceUuids only) or entries (saveMessageResponse only)")
 	c.Flags().BoolVar(&cfg.CountOnly, "count-only", false, "myKaarma fake: validate every item as strictly, but keep counts, not payloads (benchmarks: flat memory)")
 	faultFlags(c, &cfg.Faults)
 	// Gorgias's undocumented behaviours: pick a reading (VENDORS.md [!]).

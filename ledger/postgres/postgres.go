@@ -6,8 +6,9 @@
 //	state: postgres://mm@db.internal/migrations?ledger=dealer
 //
 // The state names the database and the job's ledger (ledger=, required: one
-// database holds the ledgers of many jobs; WithLedgerName supplies the job's
-// name), optionally the schema that holds the tables (schema=, default
+// database holds the ledgers of many jobs, and a ledger named by the job
+// file's name would be shared by accident between two job files of one name),
+// optionally the schema that holds the tables (schema=, default
 // msgmigrate). Every other parameter is libpq's, as pgx reads it (sslmode=,
 // host=/path for a Unix socket…). The password comes from PGPASSWORD or
 // ~/.pgpass (pgx reads both); one written in the URL works but never appears
@@ -110,27 +111,6 @@ type target struct {
 	secret []string
 }
 
-// WithLedgerName adds ledger=name to a postgres:// state that names no
-// ledger, so a job file's base name can be the default, as it is for a file
-// ledger. Any other state is returned as it is.
-func WithLedgerName(state, name string) string {
-	if !(backend{}).Serves(state) || name == "" {
-		return state
-	}
-	u, err := url.Parse(state)
-	if err != nil {
-		return state
-	}
-	q := u.Query()
-	if q.Get("ledger") != "" {
-		return state
-	}
-	sep := "?"
-	if strings.Contains(state, "?") {
-		sep = "&"
-	}
-	return state + sep + "ledger=" + url.QueryEscape(name)
-}
 
 // parseState reads a state URL. Its errors never quote the URL as written:
 // it may hold a password.

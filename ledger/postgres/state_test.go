@@ -56,19 +56,6 @@ func TestStateURLs(t *testing.T) {
 	}
 }
 
-func TestWithLedgerName(t *testing.T) {
-	cases := map[string]string{
-		"postgres://mm@db/migrations":                         "postgres://mm@db/migrations?ledger=dealer",
-		"postgres://mm@db/migrations?sslmode=require":         "postgres://mm@db/migrations?sslmode=require&ledger=dealer",
-		"postgres://mm@db/migrations?ledger=other":            "postgres://mm@db/migrations?ledger=other",
-		"postgresql://mm:p%40ss@db/migrations?schema=ledgers": "postgresql://mm:p%40ss@db/migrations?schema=ledgers&ledger=dealer",
-		".msgmigrate/dealer.db":                               ".msgmigrate/dealer.db",
-	}
-	for in, want := range cases {
-		assert.Equal(t, want, WithLedgerName(in, "dealer"), in)
-	}
-	assert.Equal(t, "postgres://db/m?ledger=a+b%2Fc", WithLedgerName("postgres://db/m", "a b/c"))
-}
 
 // A driver's message that quotes the password shows it masked.
 func TestErrorsNeverShowThePassword(t *testing.T) {

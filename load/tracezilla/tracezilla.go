@@ -6,7 +6,8 @@
 // the rule lives here, where every write passes, not in a mapping a user
 // may replace: right before each PUT the sink reads the message as it is
 // now, and writes only if tracezilla shows it as sent; a pending or failed
-// one (or one without a status) fails as NOT_SENT and is never written.
+// one (or one without a status) is skipped by rule (reason "not sent", code
+// NOT_SENT, counted) and never written.
 // The PUT carries the message's own sent_at (a mapped one that differs
 // fails as WOULD_CHANGE_SENT_AT unless change_sent_at: true). The answer's
 // echo is checked — sent, the same sent_at, the note — and a change the
