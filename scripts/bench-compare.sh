@@ -149,7 +149,10 @@ run_one() {
 	local status=0
 	case $tool in
 	msgmigrate)
-		rm -f "$WORK/data/bench.db" "$WORK/data/bench.db-wal" "$WORK/data/bench.db-shm"
+		# A fresh ledger each run: the file, its WAL, its key index, and the
+		# earlier report (beside a missing ledger, a run refuses to start).
+		rm -rf "$WORK/data/bench.db" "$WORK/data/bench.db-wal" "$WORK/data/bench.db-shm" "$WORK/data/bench.db.keys" \
+			"$WORK/data/bench.report.json" "$WORK/data/bench.failures.jsonl"
 		/usr/bin/time -v -o "$out.time" "$MSGMIGRATE" run "$job" --no-progress >"$out.log" 2>&1 || status=$?
 		;;
 	benthos)
@@ -160,7 +163,7 @@ run_one() {
 	curl -fsS "$SINK/_sandbox/stats" >"$out.stats.json"
 	local ledger=0
 	if [[ $tool == msgmigrate ]]; then
-		ledger=$(($(stat -c %s "$WORK/data/bench.db" 2>/dev/null || echo 0) + $(stat -c %s "$WORK/data/bench.db-wal" 2>/dev/null || echo 0)))
+		ledger=$(du -cb "$WORK/data/bench.db" "$WORK/data/bench.db-wal" "$WORK/data/bench.db.keys" 2>/dev/null | awk 'END { print $1 }')
 	fi
 	local sink_s
 	sink_s=$(awk -v a="$sink0" -v b="$(sink_cpu)" 'BEGIN { printf "%.2f", b - a }')

@@ -94,9 +94,10 @@ type DB struct {
 	index *keyindex.Index // nil when read-only
 	lock  func()
 
-	wmu     sync.Mutex // one Write at a time
-	routes  *idCache
-	sources *idCache
+	wmu       sync.Mutex // one Write at a time
+	routes    *idCache
+	routeKeys *idCache // by the route's parts joined, not its text
+	sources   *idCache
 	// openFailures: record failures are few; deletes for records read
 	// correctly are only tried while some exist.
 	openFailures int64
@@ -173,7 +174,7 @@ func openLocked(path string, o ledger.Options, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(2)
-	d := &DB{db: db, path: path, log: log, routes: newIDCache(4096), sources: newIDCache(64)}
+	d := &DB{db: db, path: path, log: log, routes: newIDCache(4096), routeKeys: newIDCache(4096), sources: newIDCache(64)}
 	if err := d.prepare(exists); err != nil {
 		db.Close()
 		if errors.Is(err, ledger.ErrNotLedger) {

@@ -17,6 +17,10 @@ import (
 
 type stmts struct {
 	origin *sql.Stmt
+	// insert[n] inserts n items; prepared once, on first use, for the
+	// chunk sizes Write uses (a statement parsed per Write cost a tenth of
+	// a run's CPU).
+	insert map[int]*sql.Stmt
 }
 
 func (d *DB) prepareStmts() error {
@@ -29,6 +33,25 @@ func (s *stmts) close() {
 	if s.origin != nil {
 		s.origin.Close()
 	}
+	for _, st := range s.insert {
+		st.Close()
+	}
+}
+
+// insertStmt is the statement that inserts n items (n one of chunkSizes).
+func (d *DB) insertStmt(n int) (*sql.Stmt, error) {
+	if st := d.stmts.insert[n]; st != nil {
+		return st, nil
+	}
+	st, err := d.db.Prepare(insertSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	if d.stmts.insert == nil {
+		d.stmts.insert = map[int]*sql.Stmt{}
+	}
+	d.stmts.insert[n] = st
+	return st, nil
 }
 
 // idCache maps a route or source to its id, bounded: a sink whose route
@@ -64,6 +87,20 @@ func intern(tx *sql.Tx, c *idCache, table, col, name string) (int64, error) {
 	return id, nil
 }
 
+// routeID interns a route, its text written only when it is not cached: a
+// JSON encoding per item was a tenth of Write.
+func (d *DB) routeID(tx *sql.Tx, route []string) (int64, error) {
+	k := strings.Join(route, "\x00")
+	if id, ok := d.routeKeys.m[k]; ok {
+		return id, nil
+	}
+	id, err := intern(tx, d.routes, "routes", "route", routeText(route))
+	if err == nil {
+		d.routeKeys.put(k, id)
+	}
+	return id, err
+}
+
 // routeText is a route as stored: a JSON array.
 func routeText(r []string) string {
 	var b bytes.Buffer
@@ -71,27 +108,27 @@ func routeText(r []string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// insertChunk rows go into one INSERT: fewer statements, the same rows.
+// insertChunk rows go into one INSERT: fewer statements, the same rows. A
+// shorter rest goes in chunks of the smaller sizes, so that four prepared
+// statements serve every write.
 const insertChunk = 64
+
+var chunkSizes = []int{insertChunk, 16, 4, 1}
 
 const itemCols = 14
 
-var insertSQL = func() []string {
-	// One statement per chunk size, built once.
-	out := make([]string, insertChunk+1)
-	for n := 1; n <= insertChunk; n++ {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO items(key, route, source, line, ident, hash, status, target, code, error, payload, kept, run, at) VALUES `)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+// insertSQL is the INSERT of n items.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO items(key, route, source, line, ident, hash, status, target, code, error, payload, kept, run, at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		out[n] = b.String()
+		b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
 	}
-	return out
-}()
+	return b.String()
+}
 
 func nullable(s string) any {
 	if s == "" {
@@ -150,11 +187,13 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 	var maxRow int64
 	args := make([]any, 0, insertChunk*itemCols)
 	var chunk []*ledger.Entry
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
+	// insert writes chunk[off:off+n] (n one of chunkSizes) in one statement.
+	insert := func(off, n int) error {
+		st, err := d.insertStmt(n)
+		if err != nil {
+			return err
 		}
-		res, err := tx.Exec(insertSQL[len(chunk)], args...)
+		res, err := tx.Stmt(st).Exec(args[off*itemCols : (off+n)*itemCols]...)
 		if err != nil {
 			return err
 		}
@@ -164,8 +203,8 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 		}
 		// One INSERT of n rows under the write lock takes n consecutive
 		// rows (AUTOINCREMENT: always above every row there ever was).
-		first := last - int64(len(chunk)) + 1
-		for j, e := range chunk {
+		first := last - int64(n) + 1
+		for j, e := range chunk[off : off+n] {
 			st := keyindex.Loaded
 			if e.Status == ledger.Failed {
 				st = keyindex.Failed
@@ -173,6 +212,18 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 			added = append(added, keyindex.Entry{FP: keyindex.Of(e.Key), Status: st, Hash: ledger.Hash64(e.Hash), Row: first + int64(j), Run: uint32(runID)})
 		}
 		maxRow = last
+		return nil
+	}
+	flush := func() error {
+		off := 0
+		for _, n := range chunkSizes {
+			for len(chunk)-off >= n {
+				if err := insert(off, n); err != nil {
+					return err
+				}
+				off += n
+			}
+		}
 		chunk, args = chunk[:0], args[:0]
 		return nil
 	}
@@ -181,7 +232,7 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 			continue
 		}
 		e := &items[i]
-		route, err := intern(tx, d.routes, "routes", "route", routeText(e.Route))
+		route, err := d.routeID(tx, e.Route)
 		if err != nil {
 			return fmt.Errorf("ledger %s: %w", d.path, err)
 		}
