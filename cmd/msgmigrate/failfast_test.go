@@ -192,3 +192,25 @@ func TestATypoInAColumnStopsValidateAndRun(t *testing.T) {
 	assert.Contains(t, errs, `did you mean "subject"?`)
 	assert.Zero(t, fake.MyKaarma.Stats.Requests.Load(), "nothing sent")
 }
+
+// A file that cannot be read at all as its kind (a CSV saved as .parquet, a
+// text file saved as .xlsx) is the job's mistake: exit 1 before anything is
+// sent, naming the file — not one failed record and exit 2.
+func TestAFileThatIsNotItsKindStopsTheRun(t *testing.T) {
+	for _, kind := range []string{"parquet", "xlsx"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			fake := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+			t.Cleanup(fake.Close)
+			write(t, dir, "messages."+kind, "message_id,department_uuid,customer_uuid,body_text\n1,d,c,hello\n")
+			job := write(t, dir, "job.yaml", fmt.Sprintf(`source: {kind: %s, path: messages.%s}
+mapping: builtin:csv-to-mykaarma
+sink: {kind: mykaarma, url: %s, username: u, password: p}
+`, kind, kind, fake.MyKaarmaURL()))
+			code, _, errs := run(t, "run", job, "--no-progress")
+			assert.Equal(t, 1, code, errs)
+			assert.Contains(t, errs, "messages."+kind+": not a")
+			assert.Zero(t, fake.SinkStats().Requests, "nothing sent")
+		})
+	}
+}

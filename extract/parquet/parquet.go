@@ -87,6 +87,14 @@ func OpenShard(path string, chunkRows int, shard extract.Shard) (*Source, error)
 		if err != nil {
 			return nil, fmt.Errorf("parquet source: %w", err)
 		}
+		// A file that is not Parquet at all (a CSV named .parquet, a
+		// truncated copy) is the job's mistake, not a record's: refused
+		// before anything is read or sent (exit 1), naming the file.
+		pf, err := openFile(f, 1)
+		if err != nil {
+			return nil, fmt.Errorf("parquet source: %s: %w", f, noEOF(err))
+		}
+		pf.close()
 		s.total += st.Size()
 		s.names = append(s.names, f)
 	}

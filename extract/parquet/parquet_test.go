@@ -167,7 +167,6 @@ func TestConformance(t *testing.T) {
 	writeFixture(t, filepath.Join(dir, "part-0001.parquet"), 3)
 	writeFixture(t, filepath.Join(dir, "part-0000.parquet"), 2)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "_SUCCESS"), nil, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "part-0002.parquet"), []byte("PAR1 this is not parquet"), 0o644))
 	extracttest.Run(t, extracttest.Fixture{
 		Open: func(t *testing.T) extract.Source {
 			s, err := Open(dir, 0)
@@ -175,10 +174,8 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 		Records: []map[string]any{want(0), want(1), want(0), want(1), want(2)},
-		Bad:     []string{filepath.Join(dir, "part-0002.parquet")},
 	})
-	// The columns as written, known before the first row; the part file
-	// that is not Parquet adds none.
+	// The columns as written, known before the first row.
 	s, err := Open(dir, 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"id", "body_text", "Channel Name", "subject", "sent_at", "legacy_ts", "day", "amount",
@@ -197,16 +194,23 @@ func TestBadFiles(t *testing.T) {
 		"empty.parquet":     nil,
 		"truncated.parquet": data[:len(data)/2],
 	}
+	// A file that is not Parquet at all is refused when the source opens
+	// (the run exits 1 before sending), naming the file — alone or as one
+	// part file of a directory.
 	for name, content := range cases {
 		p := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(p, content, 0o644))
-		s, err := Open(p, 0)
-		require.NoError(t, err)
-		recs, errs := extracttest.ReadAll(t, s)
-		assert.Empty(t, recs, name)
-		require.Len(t, errs, 1, name)
-		assert.Equal(t, p, errs[0].Origin.String())
-		t.Logf("%s: %v", name, errs[0])
+		_, err := Open(p, 0)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), p+": ", name)
+		t.Logf("%s: %v", name, err)
+
+		parts := filepath.Join(dir, "parts-"+name)
+		require.NoError(t, os.MkdirAll(parts, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(parts, "a.parquet"), data, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(parts, "b.parquet"), content, 0o644))
+		_, err = Open(parts, 0)
+		assert.ErrorContains(t, err, filepath.Join(parts, "b.parquet")+": ", name)
 	}
 	// A corrupt page in the middle: the file's readable rows still arrive
 	// and every other row fails with its row number.
