@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,4 +215,33 @@ sink: {kind: mykaarma, url: %s, username: u, password: p}
 			assert.Zero(t, fake.SinkStats().Requests, "nothing sent")
 		})
 	}
+}
+
+// A retry resends what failed to load; a record that failed to read or map
+// is never loaded by it, and the retry says so: exit 2, a line naming how
+// many, the failures file and status keep them.
+func TestRetryDoesNotHideRecordsThatNeverLoaded(t *testing.T) {
+	dir, job := messagesJob(t, 20, "{kind: jsonl, path: out.jsonl}")
+	csv := filepath.Join(dir, "m.csv")
+	b, err := os.ReadFile(csv)
+	require.NoError(t, err)
+	// One row's sent_at no mapping can read.
+	at := regexp.MustCompile(`\d{4}-\d\d-\d\dT[0-9:]+(Z|[+-]\d\d:\d\d)`).FindIndex(b)
+	require.NotNil(t, at, "a sent_at in the generated file")
+	b = slices.Concat(b[:at[0]], []byte("last Tuesday"), b[at[1]:])
+	require.NoError(t, os.WriteFile(csv, b, 0o644))
+
+	code, out, errs := run(t, "run", job, "--no-progress")
+	require.Equal(t, 2, code, errs)
+	assert.Contains(t, out, "loaded 19 · skipped 0 · failed 1")
+
+	code, out, errs = run(t, "retry", job, "--no-progress")
+	assert.Equal(t, 2, code, "records never loaded: the job is not done\n%s%s", out, errs)
+	assert.Contains(t, out, "still failing: 1 records of earlier runs (0 read, 1 map) were never loaded")
+	assert.Contains(t, out, "failures: ")
+	assert.Contains(t, mustRead(t, filepath.Join(dir, ".msgmigrate", "job.failures.jsonl")), "last Tuesday")
+
+	code, out, errs = run(t, "status", job)
+	require.Equal(t, 0, code, errs)
+	assert.Regexp(t, `(?m)failed\D+1\b`, out)
 }

@@ -198,7 +198,9 @@ func (g *globals) pipeline(path, command string, opts pipeline.Options, f runFla
 		code = exitError
 	case rep.State == "interrupted":
 		code = exitInterrupted
-	case rep.Failed > 0:
+	case rep.Failed > 0 || stillFailing(rep) > 0:
+		// A retry that leaves records of earlier runs unread or unmapped
+		// has not finished the job: they were never loaded.
 		code = exitFailed
 	}
 	if err := m.Finish(context.Background(), map[int]string{exitOK: metrics.Completed, exitFailed: metrics.CompletedWithFailures,
@@ -311,6 +313,10 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 		}
 		fmt.Fprintln(w)
 	}
+	if n := stillFailing(r); n > 0 {
+		fmt.Fprintf(w, "  still failing: %d records of earlier runs (%d read, %d map) were never loaded; a run that reads and maps them correctly loads them (fix the file or the mapping, then run the job)\n",
+			n, r.FailedByCode["STILL_read"], r.FailedByCode["STILL_map"])
+	}
 	if r.Requests > 0 {
 		fmt.Fprintf(w, "  requests %d", r.Requests)
 		if r.MeanBatchFill > 0 {
@@ -324,7 +330,7 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 	for _, h := range r.Hints {
 		fmt.Fprintf(w, "  hint: %s\n", h)
 	}
-	if r.FailuresFile != "" && r.Failed > 0 {
+	if r.FailuresFile != "" && (r.Failed > 0 || stillFailing(r) > 0) {
 		fmt.Fprintf(w, "  failures: %s\n", r.FailuresFile)
 	}
 	if r.ReportFile != "" {
@@ -335,6 +341,12 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 	if r.LedgerFile != "" {
 		fmt.Fprintf(w, "  ledger:   %s\n", r.LedgerFile)
 	}
+}
+
+// stillFailing counts the records of earlier runs that still fail to read or
+// map: a retry resends only loads, and says so.
+func stillFailing(r *pipeline.Report) int64 {
+	return r.FailedByCode["STILL_read"] + r.FailedByCode["STILL_map"]
 }
 
 func sortedKeys(m map[string]int64) []string {
