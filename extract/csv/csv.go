@@ -331,9 +331,38 @@ func (s *Source) Next(ctx context.Context) (*msg.Record, error) {
 			}
 			return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: te, Raw: s.raw(fields)}
 		}
+		if s.enc.kind == encTable {
+			if at := strings.IndexFunc(v, isC1); at >= 0 {
+				te := s.controlError(s.header[i], v, at, line, fields[:i])
+				if s.hint == "" {
+					s.hint = fmt.Sprintf("%s read as %s holds control characters (line %d: %s)", s.name, s.enc.name, te.Line, hexBytes(te.Bytes))
+					if te.Windows1252 {
+						s.hint += "; it looks like Windows-1252: set " + s.setting + ": windows-1252"
+					}
+				}
+				return nil, &msg.Error{Origin: origin, Stage: msg.StageRead, Err: te, Raw: s.raw(fields)}
+			}
+		}
 		rec.Fields[s.header[i]] = v
 	}
 	return rec, nil
+}
+
+// isC1 is a C1 control character: what a Latin-1 reading makes of the bytes
+// 0x80–0x9F, never text a message holds.
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
+// controlError is the error of a field a single-byte code page decoded to a
+// C1 control character at v[at:]: the byte is the character's value.
+func (s *Source) controlError(column, v string, at, start int, before []string) *TextError {
+	r, _ := utf8.DecodeRuneInString(v[at:])
+	line := start + strings.Count(v[:at], "\n")
+	for _, f := range before {
+		line += strings.Count(f, "\n")
+	}
+	b := []byte{byte(r)}
+	return &TextError{Column: column, StartLine: start, Line: line, Encoding: s.enc.name, Setting: s.setting,
+		Bytes: b, Control: true, Windows1252: looksLikeWindows1252(b)}
 }
 
 // raw is a row that failed as text for the failures file: its fields

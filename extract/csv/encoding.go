@@ -306,6 +306,11 @@ type TextError struct {
 	// Windows1252 says the bytes of a UTF-8 file read as Windows-1252,
 	// which is what Excel's "CSV (Comma delimited)" writes in the West.
 	Windows1252 bool
+	// Control: the code page reads the bytes as invisible C1 control
+	// characters (ISO-8859-1 for 0x80–0x9F): almost always a Windows-1252
+	// file read as Latin-1, whose “quotes”, – and € would arrive as
+	// nothing visible.
+	Control bool
 }
 
 func (e *TextError) Error() string {
@@ -330,6 +335,10 @@ func (e *TextError) Error() string {
 		subject += ": "
 	}
 	switch {
+	case e.Control && e.Windows1252:
+		return fmt.Sprintf("%sbyte %s reads as an invisible control character in %s: the file looks like Windows-1252; set %s: windows-1252", subject, hex, e.Encoding, e.Setting)
+	case e.Control:
+		return fmt.Sprintf("%sbyte %s reads as an invisible control character in %s: is %s the file's encoding?", subject, hex, e.Encoding, e.Setting)
 	case strings.HasPrefix(e.Encoding, "utf-16") && e.Surrogate != 0:
 		return fmt.Sprintf("%sunpaired UTF-16 surrogate 0x%04X (half a character)", subject, e.Surrogate)
 	case strings.HasPrefix(e.Encoding, "utf-16"):
