@@ -144,7 +144,7 @@ type Run struct {
 }
 
 // New checks cfg and builds the run's metrics. It returns a nil *Run (which
-// does nothing) when cfg enables no output. log may be nil (slog.Default).
+// does nothing) when cfg enables no output. log may be nil (nothing is logged).
 func New(cfg Config, l Labels, log *slog.Logger) (*Run, error) {
 	if errs := cfg.check(); len(errs) > 0 {
 		return nil, joinConfigErrors(errs)
@@ -157,7 +157,7 @@ func New(cfg Config, l Labels, log *slog.Logger) (*Run, error) {
 	}
 	cfg.defaults()
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Run{cfg: cfg, labels: l, log: log, client: &http.Client{}, began: time.Now()}
 

@@ -3,7 +3,8 @@ package superoffice
 import "github.com/msgmigrate/msgmigrate/schema"
 
 // Schema is the TicketMessageEntity fields a mapping may set in
-// PUT /api/v1/TicketMessage/{id}?notify=false. Enums are sent as names.
+// a JSON merge patch, PATCH /api/v1/TicketMessage/{id} (load/superoffice).
+// Enums are sent as names.
 var Schema = &schema.Schema{
 	Sink:  "superoffice",
 	Route: []string{"id"},

@@ -241,8 +241,12 @@ func (d *DB) Write(runID int64, items []ledger.Entry, failures []ledger.RecordFa
 		// again, after a pause that sets the two apart.
 		var pe *pgconn.PgError
 		if try < deadlockRetries && errors.As(err, &pe) && pe.Code == deadlockDetected {
-			time.Sleep(time.Duration(rand.Int64N(int64(50*time.Millisecond) << try)))
-			continue
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(50*time.Millisecond) << try))):
+				continue
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
 		}
 		break
 	}
