@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
 
@@ -258,6 +259,38 @@ func (n *node) insert(path []string, leaf int) {
 	c.insert(path[1:], leaf)
 }
 
+// bareName is the first name in src that is neither row, a function called,
+// nor a let variable: what a user who meant a column wrote (subject for
+// row.subject). "" when src does not parse or has none.
+func bareName(src string) string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return ""
+	}
+	var w nodeList
+	ast.Walk(&tree.Node, &w)
+	callees, lets := map[ast.Node]bool{}, map[string]bool{}
+	for _, n := range w {
+		switch n := n.(type) {
+		case *ast.CallNode:
+			callees[n.Callee] = true
+		case *ast.VariableDeclaratorNode:
+			lets[n.Name] = true
+		}
+	}
+	for _, n := range w {
+		if id, ok := n.(*ast.IdentifierNode); ok && id.Value != "row" && !callees[n] && !lets[id.Value] {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+// nodeList collects every node of a tree, children first.
+type nodeList []ast.Node
+
+func (l *nodeList) Visit(n *ast.Node) { *l = append(*l, *n) }
+
 // compileError names the file and line, and adds the quoting hint when the
 // YAML scalar was probably not meant the way YAML read it.
 func compileError(mappingFile string, e Expr, err error) error {
@@ -277,8 +310,8 @@ func compileError(mappingFile string, e Expr, err error) error {
 			e.Source, e.Comment, strings.ReplaceAll(e.Source, "'", "''"), strings.ReplaceAll(e.Comment, "'", "''"))
 	case e.Style&yaml.DoubleQuotedStyle != 0:
 		hint = "\n  hint: YAML removed the double quotes around this value. " + quotingHint
-	case strings.Contains(msg, "unknown name"):
-		hint = "\n  hint: to read a source column write row.NAME; " + quotingHint
+	case bareName(e.Source) != "":
+		hint = fmt.Sprintf("\n  hint: to read a source column write row.%s; ", bareName(e.Source)) + quotingHint
 	}
 	return fmt.Errorf("%s:%d: %s: %s%s", mappingFile, e.Line, e.Name, msg, hint)
 }

@@ -48,6 +48,10 @@ func TestCompileErrors(t *testing.T) {
 			[]string{"may not be mapped: a migration must never notify"}},
 		{"UnquotedLiteral", header + "  messageAttributes.body: row.b\n  messageAttributes.purpose: F\n",
 			[]string{"m.yaml:9: messageAttributes.purpose:", "unknown name F", `a literal string is an expression too: purpose: '"F"'`}},
+		{"BareColumn", header + "  messageAttributes.body: upper(bdy)\n",
+			[]string{"m.yaml:8: messageAttributes.body:", "hint: to read a source column write row.bdy;"}},
+		{"BareColumnAfterALet", header + "  messageAttributes.body: 'let a = row.b; a + c'\n",
+			[]string{"hint: to read a source column write row.c;"}},
 		{"DoubleQuotedByYAML", header + "  messageAttributes.body: row.b\n  messageAttributes.purpose: \"F\"\n",
 			[]string{"YAML removed the double quotes"}},
 		{"YAMLColon", header + "  messageAttributes.body: row.b ? \"a\": \"b\"\n",
@@ -74,6 +78,10 @@ func TestCompileErrors(t *testing.T) {
 			}
 		})
 	}
+	// An error with no bare name in it gets no column hint.
+	_, err := compile(t, header+"  messageAttributes.body: 'row.b + 1 +'\n", Options{})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "to read a source column")
 }
 
 func mapOne(t *testing.T, fields string, row map[string]any) (*msg.Item, error) {
