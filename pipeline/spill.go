@@ -77,6 +77,8 @@ func (s *spill) rotate() error {
 		if err := old.w.Flush(); err != nil {
 			return fmt.Errorf("spill file: %w", err)
 		}
+		old.w = nil // sealed: its buffer is garbage, not a quarter MiB per segment kept
+
 		if old.live == 0 {
 			s.drop(s.next - 1)
 		}

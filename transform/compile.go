@@ -499,8 +499,13 @@ type Mapper struct {
 	buf    []byte // payload scratch
 	src    []byte // source record scratch
 	routes map[string]string
-	misses missLog         // the lookups the last expression missed
-	missed [][]*LookupMiss // per leaf, when its value is nil
+	// routeOf shares one Route slice among the items of a route (read
+	// only): thousands of items wait in open batches, each kept a copy.
+	routeOf  map[string]msg.Route
+	routeKey []byte          // scratch: the parts joined by NUL
+	parts    []string        // scratch
+	misses   missLog         // the lookups the last expression missed
+	missed   [][]*LookupMiss // per leaf, when its value is nil
 }
 
 // maxInterned bounds a mapper's route cache.
@@ -524,7 +529,7 @@ func (m *Mapper) intern(s string) string {
 // NewMapper returns a Mapper for one goroutine.
 func (p *Program) NewMapper() *Mapper {
 	m := &Mapper{p: p, env: map[string]any{}, values: make([]any, len(p.leaves)), routes: map[string]string{},
-		missed: make([][]*LookupMiss, len(p.leaves))}
+		routeOf: map[string]msg.Route{}, missed: make([][]*LookupMiss, len(p.leaves))}
 	m.env[missesKey] = &m.misses
 	return m
 }
@@ -553,8 +558,8 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 			return nil, ErrSkipped
 		}
 	}
-	route := make(msg.Route, len(p.route))
-	for i, c := range p.route {
+	m.parts, m.routeKey = m.parts[:0], m.routeKey[:0]
+	for _, c := range p.route {
 		v, err := m.run(c)
 		if err != nil {
 			return nil, fail("route."+c.Name, err)
@@ -562,7 +567,20 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 		if v == nil || v == "" {
 			return nil, fail("route."+c.Name, noValue("no value (the route parameter is empty)", m.misses.misses))
 		}
-		route[i] = m.intern(toString(v))
+		sv := toString(v)
+		m.parts = append(m.parts, sv)
+		m.routeKey = append(append(m.routeKey, sv...), 0)
+	}
+	route, ok := m.routeOf[string(m.routeKey)]
+	if !ok {
+		route = make(msg.Route, len(m.parts))
+		for i, sv := range m.parts {
+			route[i] = m.intern(sv)
+		}
+		if len(m.routeOf) >= maxInterned {
+			clear(m.routeOf)
+		}
+		m.routeOf[string(m.routeKey)] = route
 	}
 	for i, l := range p.leaves {
 		v, err := m.run(&l.compiled)

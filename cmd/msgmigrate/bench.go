@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +36,7 @@ type benchFlags struct {
 	input, dir, format     string
 	sink                   string
 	cpuProfile, memProfile string
+	pprofAddr              string
 	genOnly, rerun, asJSON bool
 }
 
@@ -128,6 +131,7 @@ multi-byte) and reused by later runs with the same spec.`,
 	fl.BoolVar(&f.asJSON, "json", false, "print the figures as JSON")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the load")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile after the load")
+	fl.StringVar(&f.pprofAddr, "pprof", "", "serve net/http/pprof on this address during the load (e.g. 127.0.0.1:6060), for a heap profile mid-run")
 	faultFlags(c, &f.faults)
 	c.Flags().Lookup("retry-after").DefValue = "1s"
 	return c
@@ -463,6 +467,16 @@ func startProfiles(f *benchFlags) (stop func(), err error) {
 			cpu.Close()
 			return nil, err
 		}
+	}
+	if f.pprofAddr != "" {
+		ln, err := net.Listen("tcp", f.pprofAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--pprof: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		go http.Serve(ln, mux)
 	}
 	return func() {
 		if cpu != nil {

@@ -14,8 +14,11 @@ import (
 )
 
 // DefaultMemLimit is how many entries the in-memory table holds before it is
-// sealed into a run (about 12 MiB with a Go map's overhead).
-const DefaultMemLimit = 1 << 17
+// sealed into a run (about 2 MiB with a Go map's overhead, twice while one
+// is sealed). Smaller tables mean more, smaller runs, merged in the
+// background; a larger one was a sixth of a run's live heap, which the
+// collector scans on every cycle.
+const DefaultMemLimit = 1 << 15
 
 // mergeWidth runs of similar size are merged into one.
 const mergeWidth = 4
@@ -146,7 +149,7 @@ func (x *Index) Flush() error {
 		return nil
 	}
 	frozen, maxRow := x.mem, x.memMax
-	x.frozen, x.mem, x.memMax = frozen, make(map[FP]Entry, len(frozen)), 0
+	x.frozen, x.mem, x.memMax = frozen, make(map[FP]Entry), 0
 	name := fmt.Sprintf("%06d.run", x.next)
 	x.next++
 	x.mu.Unlock()
