@@ -35,6 +35,9 @@ type Manifests struct {
 	Secret    string      // the Secret the pods read their environment from
 	Vars      []SecretVar // the Secret's keys, in name order
 	Namespace string
+	// Notes are what the user should know before applying: a plan that
+	// works but costs more than they may think.
+	Notes []string
 }
 
 // maxConfigMapBytes is the API server's limit on a ConfigMap's data and
@@ -43,6 +46,9 @@ type Manifests struct {
 const maxConfigMapBytes = 1 << 20
 
 // fileKinds read input files: the key naming them, relative to the job.
+// vendorSources read a vendor's API.
+var vendorSources = map[string]bool{"gorgias": true, "superoffice": true, "tracezilla": true, "ezimanager": true}
+
 var fileKinds = map[string]string{"csv": "path", "jsonl": "path", "xlsx": "path", "parquet": "path", "ezimanager": "ids"}
 
 // readsBeforeWrite are the sinks whose one request may be two (they read the
@@ -88,6 +94,7 @@ type generator struct {
 	jobRel      string   // the job file's path below ConfigDir
 	setArgs     []string // --set the generator adds (input paths on the volume)
 	metricsPort int32
+	notes       []string
 	grace       int64
 }
 
@@ -220,6 +227,11 @@ func literalPassword(raw string) bool {
 // checkSource places the input files: on the volume, or in the ConfigMap.
 func (g *generator) checkSource() error {
 	kind, _ := scalar(g.jf.view, "source.kind")
+	if vendorSources[kind] && g.o.Shards > 1 {
+		// Shards by route of a vendor API each read the whole listing and
+		// keep their routes: the account's read budget is spent N times.
+		g.notes = append(g.notes, fmt.Sprintf("every one of the %d shards reads the whole %s source and keeps its own routes: the account's read budget is spent %d times. One process is usually enough for one account (the target's rate is the ceiling); to split by account, generate one job per account.", g.o.Shards, kind, g.o.Shards))
+	}
 	key, ok := fileKinds[kind]
 	if !ok {
 		return nil // a vendor API: nothing to mount

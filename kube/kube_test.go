@@ -671,3 +671,27 @@ func FuzzGenerate(f *testing.F) {
 		assert.Equal(t, int32(3), *d.job.Spec.Completions)
 	})
 }
+
+// Shards of a vendor source each read the whole listing: allowed, but the
+// instructions say what it costs and how to split by account instead.
+func TestShardsOfAVendorSourceAreNoted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gorgias.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("state: ${S}\nsource: {kind: gorgias, api_key: '${GORGIAS_API_KEY}'}\nsink: {kind: mykaarma}\n"), 0o644))
+	for _, tt := range []struct {
+		shards int
+		note   bool
+	}{{1, false}, {4, true}} {
+		m, err := Generate(path, Options{Image: "msgmigrate:1", Shards: tt.shards})
+		require.NoError(t, err)
+		var b bytes.Buffer
+		require.NoError(t, m.WriteYAML(&b))
+		decodeYAML(t, b.Bytes())
+		if tt.note {
+			assert.Contains(t, m.Instructions(), "Note: every one of the 4 shards reads the whole gorgias source")
+			assert.Contains(t, m.Instructions(), "one job per account")
+		} else {
+			assert.NotContains(t, m.Instructions(), "Note:")
+		}
+	}
+}

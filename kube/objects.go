@@ -40,6 +40,7 @@ func (g *generator) manifests() *Manifests {
 		Secret:    g.o.Secret,
 		Vars:      g.jf.secretVars(),
 		Namespace: g.o.Namespace,
+		Notes:     g.notes,
 	}
 	spec := g.jobSpec(m.ConfigMap.Name)
 	meta := metav1.ObjectMeta{Name: g.name, Namespace: g.o.Namespace, Labels: g.labels("migration")}

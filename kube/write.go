@@ -101,6 +101,9 @@ func (m *Manifests) Instructions() string {
 		kind = fmt.Sprintf("a CronJob (%q) of Indexed Jobs", m.CronJob.Spec.Schedule)
 	}
 	fmt.Fprintf(&b, "msgmigrate k8s %s: %s named %s.\n", m.JobFile, kind, m.Name)
+	for _, n := range m.Notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", n)
+	}
 	var required, optional []SecretVar
 	for _, v := range m.Vars {
 		if v.Optional {
