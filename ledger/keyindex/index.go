@@ -17,8 +17,9 @@ import (
 // sealed into a run (about 2 MiB with a Go map's overhead, twice while one
 // is sealed). Smaller tables mean more, smaller runs, merged in the
 // background; a larger one was a sixth of a run's live heap, which the
-// collector scans on every cycle.
-const DefaultMemLimit = 1 << 15
+// collector scans on every cycle. A variable so that tests can make a small
+// run seal and merge often (a kill inside the index's maintenance).
+var DefaultMemLimit = 1 << 15
 
 // mergeWidth runs of similar size are merged into one.
 const mergeWidth = 4
