@@ -1,8 +1,10 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -350,4 +352,27 @@ func TestBodyTextIsTrimmedAndCutOnACharacter(t *testing.T) {
 			assert.True(t, utf8.ValidString(got))
 		})
 	}
+}
+
+// Every retry is logged at WARN with its reason: the status and the
+// vendor's words, never silently.
+func TestEveryRetryIsLoggedWithItsReason(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("down for maintenance"))
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	c := &transport.Client{HTTP: transport.NewHTTPClient(2, 5*time.Second), Pacer: transport.NewPacer("sink test", 0, 1, fast, log)}
+	require.NoError(t, c.GetJSON(context.Background(), srv.URL, nil))
+	assert.Contains(t, logs.String(), `level=WARN msg=retrying service="sink test" attempt=2`)
+	assert.Contains(t, logs.String(), "HTTP 503")
+	assert.Equal(t, 1, strings.Count(logs.String(), "msg=retrying"), "one line a retry")
 }
