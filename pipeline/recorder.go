@@ -181,7 +181,7 @@ func (rc *recorder) flush(events []event) error {
 			if err := rc.fw.write(e, packedJSON(src)); err != nil {
 				return err
 			}
-			rc.r.countCode(res.Code)
+			rc.r.countCode(res.Code, it.Route)
 		}
 	}
 	for _, ev := range events {

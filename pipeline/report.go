@@ -34,8 +34,12 @@ type Report struct {
 	FailedBy  FailedBy  `json:"failed_by"`
 	// FailedByCode: load failures by the vendor's code (at most 50 codes,
 	// then "other"); STILL_read and STILL_map count the records of earlier
-	// runs that a retry cannot fix (only a run that reads them correctly).
+	// runs that a retry cannot fix (only a run that reads them correctly),
+	// STILL_load the failed items a retry --code that matched nothing left.
 	FailedByCode map[string]int64 `json:"failed_by_code,omitempty"`
+	// FailedByRoute: load failures by route, its parts joined by "/" (at
+	// most 50 routes, then "other"); status --by route reads every shard.
+	FailedByRoute map[string]int64 `json:"failed_by_route,omitempty"`
 
 	Requests      int64   `json:"requests"`
 	Retried       int64   `json:"retried"`

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,7 @@ type counters struct {
 	skipBySource map[string]int64
 	skipBySink   map[string]int64
 	byCode       map[string]int64
+	byRoute      map[string]int64 // load failures by route (parts joined by /)
 }
 
 func (c *counters) skipped() int64 {
@@ -177,6 +179,11 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 		}); err != nil {
 			return err
 		}
+		if len(entries) == 0 && len(opts.Codes) > 0 {
+			if err := r.noFailuresWith(opts.Codes); err != nil {
+				return err
+			}
+		}
 		for _, e := range entries {
 			if drain.Err() != nil {
 				return nil
@@ -192,6 +199,37 @@ func Retry(ctx, drain context.Context, j *job.Job, opts Options) (*Report, error
 		return nil
 	}
 	return r.execute(ctx, drain, started, nil, produce, items)
+}
+
+// noFailuresWith says, when retry --code matched nothing, which codes the
+// ledger's failures do have: a misspelt code must not read as success.
+func (r *run) noFailuresWith(codes []string) error {
+	groups, err := r.led.Breakdown("code")
+	if err != nil {
+		return err
+	}
+	var have []string
+	var n int64
+	for _, g := range groups {
+		if g.Failed > 0 {
+			have = append(have, fmt.Sprintf("%s %d", g.Name, g.Failed))
+			n += g.Failed
+		}
+	}
+	if n > 0 {
+		r.c.mu.Lock()
+		if r.c.byCode == nil {
+			r.c.byCode, r.c.byRoute = map[string]int64{}, map[string]int64{}
+		}
+		r.c.byCode["STILL_load"] += n
+		r.c.mu.Unlock()
+	}
+	w := fmt.Sprintf("no failed items with code %s", strings.Join(codes, " or "))
+	if len(have) > 0 {
+		w += "; the ledger's failures by code: " + strings.Join(have, ", ")
+	}
+	r.warnings = append(r.warnings, w)
+	return nil
 }
 
 // CheckColumns checks the mapping's row.X against the columns the source
@@ -476,11 +514,11 @@ func (r *run) skippedBySink(reason string) {
 }
 
 // countCode counts a load failure by the vendor's code, for the report.
-func (r *run) countCode(code string) {
+func (r *run) countCode(code string, route msg.Route) {
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
 	if r.c.byCode == nil {
-		r.c.byCode = map[string]int64{}
+		r.c.byCode, r.c.byRoute = map[string]int64{}, map[string]int64{}
 	}
 	if _, ok := r.c.byCode[code]; !ok && len(r.c.byCode) >= maxCodes {
 		code = "other"
@@ -489,6 +527,14 @@ func (r *run) countCode(code string) {
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.Records("failed", code, 1)
 	}
+	if route == nil {
+		return // a failure before batching (a key used twice) has no route
+	}
+	rt := strings.Join(route, "/")
+	if _, ok := r.c.byRoute[rt]; !ok && len(r.c.byRoute) >= maxCodes {
+		rt = "other"
+	}
+	r.c.byRoute[rt]++
 }
 
 // maxCodes bounds the codes a report breaks failures down by.
@@ -725,7 +771,7 @@ func (r *run) recordFailure(e *msg.Error, record []byte) {
 		r.c.failMap.Add(1)
 	default:
 		r.c.failLoad.Add(1)
-		r.countCode(e.Code)
+		r.countCode(e.Code, nil)
 	}
 	r.c.failed.Add(1)
 	if r.opts.Metrics != nil && e.Stage != msg.StageLoad {
@@ -752,6 +798,9 @@ func (r *run) report(started time.Time) *Report {
 	}
 	if len(r.c.skipBySink) > 0 {
 		rep.SkippedBy.Sink = maps.Clone(r.c.skipBySink)
+	}
+	if len(r.c.byRoute) > 0 {
+		rep.FailedByRoute = maps.Clone(r.c.byRoute)
 	}
 	if len(r.c.byCode) > 0 {
 		rep.FailedByCode = maps.Clone(r.c.byCode)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/msgmigrate/msgmigrate/internal/gen"
+	"github.com/msgmigrate/msgmigrate/pipeline"
 	"github.com/msgmigrate/msgmigrate/sandbox"
 )
 
@@ -244,4 +246,69 @@ func TestRetryDoesNotHideRecordsThatNeverLoaded(t *testing.T) {
 	code, out, errs = run(t, "status", job)
 	require.Equal(t, 0, code, errs)
 	assert.Regexp(t, `(?m)failed\D+1\b`, out)
+}
+
+// An endpoint that answers 503 to everything: the circuit opens, the run
+// stops after retry.outage with exit 3 (resumable), a line saying what
+// happened and for how long, no record failed; the same command loads
+// everything once the endpoint is back.
+func TestAnOutageExitsThreeAndResumes(t *testing.T) {
+	down := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
+		Faults: sandbox.Faults{ServerError: 1}}})
+	defer down.Close()
+	_, job := messagesJob(t, 500, fmt.Sprintf("{kind: mykaarma, url: %s, username: u, password: p, concurrency: 4, retry: {outage: 300ms, circuit_after: 3, max_retry_after: 20ms}}", down.MyKaarmaURL()))
+	code, out, errs := run(t, "run", job, "--no-progress")
+	require.Equal(t, 3, code, "%s%s", out, errs)
+	assert.Contains(t, out, "interrupted")
+	assert.Contains(t, out, "stopped: sink mykaarma failed every request for")
+	assert.Contains(t, out, "failed 0")
+	assert.Less(t, down.SinkStats().Requests, int64(60), "a dead endpoint is probed, not hammered")
+
+	up := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+	defer up.Close()
+	code, out, errs = run(t, "run", job, "--no-progress", "--set", "sink.url="+up.MyKaarmaURL())
+	require.Equal(t, 0, code, "%s%s", out, errs)
+	assert.Equal(t, int64(500), up.SinkStats().Unique)
+}
+
+// Failures broken down as a user acts on them: the summary and report by
+// code and by route, status --by code and --by route, and retry --code
+// resending only that code's failures.
+func TestFailuresByCodeAndRouteAndRetryByCode(t *testing.T) {
+	rejecting := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p",
+		Faults: sandbox.Faults{Reject: 0.1, Seed: 5}}})
+	defer rejecting.Close()
+	dir, job := messagesJob(t, 400, fmt.Sprintf("{kind: mykaarma, url: %s, username: u, password: p}", rejecting.MyKaarmaURL()))
+	code, out, errs := run(t, "run", job, "--no-progress")
+	require.Equal(t, 2, code, "%s%s", out, errs)
+	assert.Regexp(t, `failed: 0 read, 0 map, \d+ load — MESSAGE_REJECTED \d+`, out)
+	assert.Regexp(t, `load failures in \d+ routes, most in [0-9a-f-]+/[0-9a-f-]+ \(\d+\): status --by route`, out)
+	var rep pipeline.Report
+	require.NoError(t, json.Unmarshal([]byte(mustRead(t, filepath.Join(dir, ".msgmigrate", "job.report.json"))), &rep))
+	require.NotZero(t, rep.Failed)
+	assert.Equal(t, map[string]int64{"MESSAGE_REJECTED": rep.Failed}, rep.FailedByCode)
+	var byRoute int64
+	for _, n := range rep.FailedByRoute {
+		byRoute += n
+	}
+	assert.Equal(t, rep.Failed, byRoute, "every load failure is in some route")
+
+	code, out, errs = run(t, "status", job, "--by", "code")
+	require.Equal(t, 0, code, errs)
+	assert.Regexp(t, fmt.Sprintf(`MESSAGE_REJECTED\s+%d`, rep.Failed), out)
+	code, out, errs = run(t, "status", job, "--by", "route")
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "by route (failed first)")
+
+	// A code nothing failed with resends nothing; the code that failed
+	// resends exactly those items, to an endpoint that takes them now.
+	accepting := sandbox.Start(sandbox.Config{MyKaarma: sandbox.MyKaarmaConfig{Username: "u", Password: "p"}})
+	defer accepting.Close()
+	code, out, errs = run(t, "retry", job, "--no-progress", "--code", "NOT_A_CODE", "--set", "sink.url="+accepting.MyKaarmaURL())
+	assert.Equal(t, 2, code, "%s%s", out, errs)
+	assert.Contains(t, out, fmt.Sprintf("note: no failed items with code NOT_A_CODE; the ledger's failures by code: MESSAGE_REJECTED %d", rep.Failed))
+	assert.Zero(t, accepting.SinkStats().Items)
+	code, out, errs = run(t, "retry", job, "--no-progress", "--code", "MESSAGE_REJECTED", "--set", "sink.url="+accepting.MyKaarmaURL())
+	require.Equal(t, 0, code, "%s%s", out, errs)
+	assert.Equal(t, rep.Failed, accepting.SinkStats().Unique, "exactly the rejected items")
 }

@@ -313,9 +313,21 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 		}
 		fmt.Fprintln(w)
 	}
+	if routes := sortedByCount(r.FailedByRoute); len(routes) > 0 {
+		n := fmt.Sprint(len(routes))
+		if _, capped := r.FailedByRoute["other"]; capped {
+			n = "more than " + fmt.Sprint(len(routes)-1)
+		}
+		fmt.Fprintf(w, "  load failures in %s routes, most in %s (%d): status --by route\n", n, routes[0], r.FailedByRoute[routes[0]])
+	}
 	if n := stillFailing(r); n > 0 {
-		fmt.Fprintf(w, "  still failing: %d records of earlier runs (%d read, %d map) were never loaded; a run that reads and maps them correctly loads them (fix the file or the mapping, then run the job)\n",
-			n, r.FailedByCode["STILL_read"], r.FailedByCode["STILL_map"])
+		if rm := r.FailedByCode["STILL_read"] + r.FailedByCode["STILL_map"]; rm > 0 {
+			fmt.Fprintf(w, "  still failing: %d records of earlier runs (%d read, %d map) were never loaded; a run that reads and maps them correctly loads them (fix the file or the mapping, then run the job)\n",
+				rm, r.FailedByCode["STILL_read"], r.FailedByCode["STILL_map"])
+		}
+		if l := r.FailedByCode["STILL_load"]; l > 0 {
+			fmt.Fprintf(w, "  still failing: %d items of earlier runs, not retried (see the note)\n", l)
+		}
 	}
 	if r.Requests > 0 {
 		fmt.Fprintf(w, "  requests %d", r.Requests)
@@ -346,7 +358,7 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 // stillFailing counts the records of earlier runs that still fail to read or
 // map: a retry resends only loads, and says so.
 func stillFailing(r *pipeline.Report) int64 {
-	return r.FailedByCode["STILL_read"] + r.FailedByCode["STILL_map"]
+	return r.FailedByCode["STILL_read"] + r.FailedByCode["STILL_map"] + r.FailedByCode["STILL_load"]
 }
 
 func sortedKeys(m map[string]int64) []string {
