@@ -25,6 +25,8 @@
 #   BENTHOS: the Benthos binary; unset, only msgmigrate runs
 #   BENTHOS_YAML [/work/shared/bench/benthos/csv2hist.yaml]: the job to adapt (read only; a copy is written)
 #   MSGMIGRATE: a msgmigrate binary; unset, one is built from this checkout
+#   HELPER: the msgmigrate binary that serves the sandbox and generates the input [MSGMIGRATE]; set it
+#     to this checkout's build to measure an older MSGMIGRATE (one without sandbox --count-only)
 #   WORK: the work directory (kept; a CSV of the same spec in it is reused) [a new temporary directory]
 #   TOOLS [msgmigrate benthos]: which tools, in the order they alternate
 set -euo pipefail
@@ -57,12 +59,13 @@ if [[ -z ${MSGMIGRATE:-} ]]; then
 	MSGMIGRATE=$WORK/msgmigrate
 	(cd "$repo" && go build -o "$MSGMIGRATE" ./cmd/msgmigrate)
 fi
+HELPER=${HELPER:-$MSGMIGRATE}
 
 # The sink, in its own process; stopped (by its pid) when the script ends.
 if curl -fsS "$SINK/_sandbox/stats" >/dev/null 2>&1; then
 	die "something already answers on $SINK: stop it, or set PORT"
 fi
-"$MSGMIGRATE" sandbox --count-only --addr "127.0.0.1:$PORT" --latency "$LATENCY" >"$WORK/sandbox.log" 2>&1 &
+"$HELPER" sandbox --count-only --addr "127.0.0.1:$PORT" --latency "$LATENCY" >"$WORK/sandbox.log" 2>&1 &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -74,7 +77,7 @@ curl -fsS "$SINK/_sandbox/stats" >/dev/null && kill -0 "$sandbox_pid" 2>/dev/nul
 	die "the sandbox does not answer on $SINK: $(cat "$WORK/sandbox.log")"
 
 # One CSV and the reference job (reused when the spec is the same).
-"$MSGMIGRATE" bench --gen-only --sink "$SINK" --rows "$ROWS" --routes "$ROUTES" --dir "$WORK/data"
+"$HELPER" bench --gen-only --sink "$SINK" --rows "$ROWS" --routes "$ROUTES" --dir "$WORK/data"
 csv=$WORK/data/messages.csv
 job=$WORK/data/bench.yaml
 fewest=$(jq --argjson b "$BATCH" '[.per_route[] | (. + $b - 1) / $b | floor] | add' "$csv.spec.json")
@@ -112,7 +115,7 @@ if [[ $TOOLS == *benthos* ]]; then
 
 	# The same items? The first rows through both tools, compared field by field.
 	mkdir -p "$WORK/shape"
-	"$MSGMIGRATE" bench --gen-only --rows 20 --routes "$ROUTES" --dir "$WORK/shape" 2>/dev/null
+	"$HELPER" bench --gen-only --rows 20 --routes "$ROUTES" --dir "$WORK/shape" 2>/dev/null
 	"$MSGMIGRATE" preview "$WORK/shape/bench.yaml" -n 20 | grep -v '^#' | jq -c . >"$WORK/shape/msgmigrate.jsonl"
 	sed '/^output:/,$d' "$benthos_yaml" >"$WORK/shape/benthos.yaml"
 	printf 'output:\n  stdout:\n    codec: lines\n' >>"$WORK/shape/benthos.yaml"
@@ -163,7 +166,8 @@ run_one() {
 	curl -fsS "$SINK/_sandbox/stats" >"$out.stats.json"
 	local ledger=0
 	if [[ $tool == msgmigrate ]]; then
-		ledger=$(du -cb "$WORK/data/bench.db" "$WORK/data/bench.db-wal" "$WORK/data/bench.db.keys" 2>/dev/null | awk 'END { print $1 }')
+		# du counts what exists (a closed ledger may have no -wal) and fails on the rest.
+		ledger=$({ du -cb "$WORK/data/bench.db" "$WORK/data/bench.db-wal" "$WORK/data/bench.db.keys" 2>/dev/null || true; } | awk 'END { print $1 + 0 }')
 	fi
 	local sink_s
 	sink_s=$(awk -v a="$sink0" -v b="$(sink_cpu)" 'BEGIN { printf "%.2f", b - a }')

@@ -111,7 +111,6 @@ type target struct {
 	secret []string
 }
 
-
 // parseState reads a state URL. Its errors never quote the URL as written:
 // it may hold a password.
 func parseState(state, app string) (*target, error) {

@@ -56,7 +56,6 @@ func TestStateURLs(t *testing.T) {
 	}
 }
 
-
 // A driver's message that quotes the password shows it masked.
 func TestErrorsNeverShowThePassword(t *testing.T) {
 	tg, err := parseState("postgres://mm:p%40ss-w0rd@db/m?ledger=x", "")
