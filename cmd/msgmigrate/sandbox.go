@@ -43,6 +43,7 @@ func sandboxCmd(g *globals) *cobra.Command {
 	var eziExpiry, eziRelations string
 	var eziTokenUses int
 	var eziTokenHeader string
+	var user, password string
 	var eziTokenObject bool
 	c := &cobra.Command{
 		Use:   "sandbox",
@@ -71,8 +72,16 @@ func sandboxCmd(g *globals) *cobra.Command {
 			default:
 				return fmt.Errorf("--mykaarma-answer %q: want both, lists or entries", cfg.Answer)
 			}
-			cfg.Username = envOr("MYKAARMA_USER", "sandbox")
-			cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
+			// The myKaarma fake's credentials: the flags, else the
+			// environment the examples read, else "sandbox". A wrong one
+			// is refused with a 401, so a failed login can be rehearsed.
+			cfg.Username, cfg.Password = user, password
+			if cfg.Username == "" {
+				cfg.Username = envOr("MYKAARMA_USER", "sandbox")
+			}
+			if cfg.Password == "" {
+				cfg.Password = envOr("MYKAARMA_PASSWORD", "sandbox")
+			}
 			all := sandbox.Config{
 				MyKaarma:   cfg,
 				Gorgias:    sandbox.GorgiasConfig{Email: envOr("GORGIAS_EMAIL", "ops@shop.example"), APIKey: envOr("GORGIAS_API_KEY", "sandbox"), Messages: messages},
@@ -120,6 +129,8 @@ func sandboxCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8089", "address to listen on")
+	c.Flags().StringVar(&user, "user", "", "the myKaarma fake's user (default: $MYKAARMA_USER, else sandbox)")
+	c.Flags().StringVar(&password, "password", "", "the myKaarma fake's password (default: $MYKAARMA_PASSWORD, else sandbox)")
 	c.Flags().IntVar(&messages, "messages", 500, "messages each source fake serves")
 	c.Flags().IntVar(&cfg.MaxItems, "max-items", 0, "items per request before a 400 (0 = 1000)")
 	c.Flags().IntVar(&cfg.MaxBodyBytes, "max-body", 0, "body bytes before a 413 (0 = 4 MiB)")

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"net/http"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/msgmigrate/msgmigrate/sandbox"
 )
 
 // A reading the sandbox does not know is refused before it listens, naming
@@ -20,4 +27,32 @@ func TestTheSandboxRefusesAnUnknownReading(t *testing.T) {
 			assert.Contains(t, errs, tt.want)
 		})
 	}
+}
+
+// The sandbox takes the myKaarma fake's credentials from --user/--password
+// and refuses others with a 401: a failed login can be rehearsed.
+func TestTheSandboxChecksTheCredentialsItIsGiven(t *testing.T) {
+	addr := closedPort(t)
+	cmd := child(t, "sandbox", "--addr", addr, "--user", "ops", "--password", "s3cret")
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		exitCode(t, cmd)
+	}()
+	url := "http://" + addr + sandbox.MyKaarmaBase + "/department/d/customer/c/communication/historical"
+	put := func(user, password string) int {
+		req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(`{"saveMessageRequestList":[]}`))
+		require.NoError(t, err)
+		req.SetBasicAuth(user, password)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return put("ops", "wrong") != 0 }, 10*time.Second, 10*time.Millisecond, "the sandbox listens")
+	assert.Equal(t, http.StatusUnauthorized, put("ops", "wrong"))
+	assert.Equal(t, http.StatusUnauthorized, put("sandbox", "sandbox"))
+	assert.NotEqual(t, http.StatusUnauthorized, put("ops", "s3cret"))
 }

@@ -18,8 +18,21 @@ type buildInfo struct {
 	Go       string `json:"go"`
 }
 
-func readBuildInfo() buildInfo {
-	b := buildInfo{Version: "(devel)", Go: runtime.Version()}
+// version and commit are set by the image's build (-ldflags -X
+// main.version=… -X main.commit=…), where the source has no .git to stamp
+// it; a build from a checkout stamps both itself.
+var version, commit string
+
+func readBuildInfo() (b buildInfo) {
+	b = buildInfo{Version: "(devel)", Go: runtime.Version()}
+	defer func() {
+		if version != "" {
+			b.Version = version
+		}
+		if commit != "" && b.Commit == "" {
+			b.Commit = commit
+		}
+	}()
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return b
@@ -54,7 +67,10 @@ func versionCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "msgmigrate %s", b.Version)
 			if b.Commit != "" {
-				fmt.Fprintf(g.stdout, " (commit %.12s, %s", b.Commit, b.Time)
+				fmt.Fprintf(g.stdout, " (commit %.12s", b.Commit)
+				if b.Time != "" {
+					fmt.Fprintf(g.stdout, ", %s", b.Time)
+				}
 				if b.Modified {
 					fmt.Fprint(g.stdout, ", with local changes")
 				}
