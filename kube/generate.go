@@ -45,10 +45,10 @@ type Manifests struct {
 // ConfigMap cannot exceed 1 MiB", the ConfigMap concept page).
 const maxConfigMapBytes = 1 << 20
 
-// fileKinds read input files: the key naming them, relative to the job.
 // vendorSources read a vendor's API.
 var vendorSources = map[string]bool{"gorgias": true, "superoffice": true, "tracezilla": true, "ezimanager": true}
 
+// fileKinds read input files: the key naming them, relative to the job.
 var fileKinds = map[string]string{"csv": "path", "jsonl": "path", "xlsx": "path", "parquet": "path", "ezimanager": "ids"}
 
 // readsBeforeWrite are the sinks whose one request may be two (they read the

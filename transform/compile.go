@@ -2,6 +2,7 @@ package transform
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -310,8 +311,10 @@ func compileError(mappingFile string, e Expr, err error) error {
 			e.Source, e.Comment, strings.ReplaceAll(e.Source, "'", "''"), strings.ReplaceAll(e.Comment, "'", "''"))
 	case e.Style&yaml.DoubleQuotedStyle != 0:
 		hint = "\n  hint: YAML removed the double quotes around this value. " + quotingHint
-	case bareName(e.Source) != "":
-		hint = fmt.Sprintf("\n  hint: to read a source column write row.%s; ", bareName(e.Source)) + quotingHint
+	default:
+		if name := bareName(e.Source); name != "" {
+			hint = fmt.Sprintf("\n  hint: to read a source column write row.%s; ", name) + quotingHint
+		}
 	}
 	return fmt.Errorf("%s:%d: %s: %s%s", mappingFile, e.Line, e.Name, msg, hint)
 }
@@ -502,7 +505,7 @@ type Mapper struct {
 	// routeOf shares one Route slice among the items of a route (read
 	// only): thousands of items wait in open batches, each kept a copy.
 	routeOf  map[string]msg.Route
-	routeKey []byte          // scratch: the parts joined by NUL
+	routeKey []byte          // scratch: the parts, each length-prefixed
 	parts    []string        // scratch
 	misses   missLog         // the lookups the last expression missed
 	missed   [][]*LookupMiss // per leaf, when its value is nil
@@ -569,7 +572,9 @@ func (m *Mapper) Map(rec *msg.Record) (*msg.Item, error) {
 		}
 		sv := toString(v)
 		m.parts = append(m.parts, sv)
-		m.routeKey = append(append(m.routeKey, sv...), 0)
+		// Each part length-prefixed: parts may hold any byte, and two
+		// routes must never share a key.
+		m.routeKey = append(binary.AppendUvarint(m.routeKey, uint64(len(sv))), sv...)
 	}
 	route, ok := m.routeOf[string(m.routeKey)]
 	if !ok {

@@ -297,3 +297,21 @@ func TestUUID5OfStringOfAbsentID(t *testing.T) {
 	_, err = p.NewMapper().Map(&msg.Record{Origin: msg.Origin{Source: "m.csv", Line: 4}, Fields: map[string]any{"d": "D", "c": "C", "b": "x"}})
 	assert.ErrorContains(t, err, `m.csv:4: sourceUuid: uuid5: the name is empty (string() of an absent value is "<nil>": write uuid5(namespace, row.id)`)
 }
+
+// Items of one route share one Route; parts that would join alike with a
+// separator are still two routes.
+func TestRoutesAreSharedAndNeverConfused(t *testing.T) {
+	p, err := compile(t, header+"  messageAttributes.body: row.b\n", Options{})
+	require.NoError(t, err)
+	m := p.NewMapper()
+	item := func(d, c, id string) *msg.Item {
+		it, err := m.Map(&msg.Record{Origin: msg.Origin{Source: "m.csv", Line: 2}, Fields: map[string]any{"d": d, "c": c, "id": id, "b": "x"}})
+		require.NoError(t, err)
+		return it
+	}
+	a1, a2 := item("a\x00b", "c", "1"), item("a\x00b", "c", "2")
+	b := item("a", "b\x00c", "3")
+	assert.Equal(t, msg.Route{"a\x00b", "c"}, a1.Route)
+	assert.Same(t, &a1.Route[0], &a2.Route[0], "one route, one slice")
+	assert.Equal(t, msg.Route{"a", "b\x00c"}, b.Route)
+}

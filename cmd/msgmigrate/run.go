@@ -326,7 +326,7 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 				rm, r.FailedByCode["STILL_read"], r.FailedByCode["STILL_map"])
 		}
 		if l := r.FailedByCode["STILL_load"]; l > 0 {
-			fmt.Fprintf(w, "  still failing: %d items of earlier runs, not retried (see the note)\n", l)
+			fmt.Fprintf(w, "  still failing: %d items of earlier runs, with codes not asked for (retry without --code resends them all)\n", l)
 		}
 	}
 	if r.Requests > 0 {
@@ -355,8 +355,9 @@ func printSummary(w io.Writer, r *pipeline.Report, runErr error) {
 	}
 }
 
-// stillFailing counts the records of earlier runs that still fail to read or
-// map: a retry resends only loads, and says so.
+// stillFailing counts what a retry left failing from earlier runs: records
+// that fail to read or map (only a run can load them) and, after a --code
+// that matched nothing, the ledger's failed items.
 func stillFailing(r *pipeline.Report) int64 {
 	return r.FailedByCode["STILL_read"] + r.FailedByCode["STILL_map"] + r.FailedByCode["STILL_load"]
 }

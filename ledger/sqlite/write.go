@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,7 +91,11 @@ func intern(tx *sql.Tx, c *idCache, table, col, name string) (int64, error) {
 // routeID interns a route, its text written only when it is not cached: a
 // JSON encoding per item was a tenth of Write.
 func (d *DB) routeID(tx *sql.Tx, route []string) (int64, error) {
-	k := strings.Join(route, "\x00")
+	var kb []byte
+	for _, p := range route { // length-prefixed: parts may hold any byte
+		kb = append(binary.AppendUvarint(kb, uint64(len(p))), p...)
+	}
+	k := string(kb)
 	if id, ok := d.routeKeys.m[k]; ok {
 		return id, nil
 	}
