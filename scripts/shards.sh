@@ -16,7 +16,9 @@ SHARDS=${SHARDS:-8}
 MSGMIGRATE=${MSGMIGRATE:-msgmigrate}
 state=$(sed -n 's/^state: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$job")
 [[ -n $state ]] || { echo "shards.sh: no state: line in $job" >&2; exit 1; }
-rm -rf "$state".shard-*-of-"$SHARDS".db* "$(dirname "$state")"/*.shard-*-of-"$SHARDS".report.json
+# Each shard's ledger (<state without .db>.shard-I-of-N.db, its WAL and key
+# index), report and failures file: every run starts from nothing.
+rm -rf "${state%.db}".shard-*-of-"$SHARDS".*
 curl -fsS -X POST "$sink/_sandbox/reset" >/dev/null
 t0=$(date +%s.%N)
 pids=()
