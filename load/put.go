@@ -125,7 +125,7 @@ func (p *Put) Send(ctx context.Context, b *Batch) ([]ItemResult, error) {
 	case http.StatusUnauthorized:
 		if p.OnUnauthorized != nil {
 			p.OnUnauthorized(req)
-			e.Class, e.Kind, e.Message = transport.Retry, "", e.Message+" (the session is renewed)"
+			e.Class, e.Kind, e.Message = transport.Renewed, "", e.Message+" (the session is renewed)"
 		}
 	case http.StatusNotFound:
 		// The record is not there: that record's failure, not the run's.

@@ -31,6 +31,12 @@ const (
 	// endpoint does not exist, DNS, a refused connection, TLS): stop the run
 	// before it burns the budget, and leave what it carried unsent.
 	Fatal
+	// Renewed: the session or token the request carried had expired and is
+	// renewed now (by this request or another): send again at once. It
+	// uses no attempt — with short-lived tokens and many workers, a request
+	// may meet several expiries in a row — but renewals in a row are
+	// bounded like attempts.
+	Renewed
 )
 
 func (c Class) String() string {
@@ -45,6 +51,8 @@ func (c Class) String() string {
 		return "too large"
 	case Fatal:
 		return "fatal"
+	case Renewed:
+		return "renewed"
 	}
 	return "class " + strconv.Itoa(int(c))
 }

@@ -135,7 +135,7 @@ func (p *Pacer) Wait(ctx context.Context) error {
 // handle), an *ExhaustedError, a *FatalError or an *OutageError (stop the
 // run), or ctx's error (stopped). Waits end when ctx is done.
 func (p *Pacer) Call(ctx context.Context, fn func() error) error {
-	attempt, throttled := 1, 0
+	attempt, throttled, renewed := 1, 0, 0
 	for {
 		probe, err := p.gate(ctx)
 		if err != nil {
@@ -178,6 +178,14 @@ func (p *Pacer) Call(ctx context.Context, fn func() error) error {
 		case Permanent, TooLarge:
 			p.succeed(probe) // the service answered: it is up
 			return err
+		case Renewed:
+			p.succeed(probe) // the service answered: it is up
+			renewed++
+			if renewed > p.policy.MaxAttempts {
+				return &ExhaustedError{Attempts: attempt, Last: err}
+			}
+			p.log.Debug("sending again with renewed credentials", "service", p.service, "reason", errText(err))
+			continue
 		case Throttled:
 			p.release(probe)
 			throttled++
@@ -201,7 +209,7 @@ func (p *Pacer) Call(ctx context.Context, fn func() error) error {
 			p.log.Log(ctx, level, "throttled: every worker pauses", "service", p.service, "pause", pause.Round(time.Millisecond), "reason", errText(err))
 			continue // a 429 says "later": it uses no attempt
 		}
-		throttled = 0
+		throttled, renewed = 0, 0
 		p.Stats.Retries.Add(1)
 		if p.outageFailure(probe, err) {
 			if p.obs != nil {

@@ -376,3 +376,30 @@ func TestEveryRetryIsLoggedWithItsReason(t *testing.T) {
 	assert.Contains(t, logs.String(), "HTTP 503")
 	assert.Equal(t, 1, strings.Count(logs.String(), "msg=retrying"), "one line a retry")
 }
+
+// A request whose credentials were renewed goes again at once and uses no
+// attempt, however many expiries it meets; renewals in a row are bounded.
+func TestARenewedRequestUsesNoAttempt(t *testing.T) {
+	p := transport.NewPacer("sink test", 0, 1, transport.Policy{MaxAttempts: 3, MaxThrottled: 3, BaseDelay: time.Hour, MaxDelay: time.Hour,
+		FailFast: 3, CircuitAfter: 100, Outage: time.Hour}, nil)
+	renewed := &transport.Error{Status: http.StatusUnauthorized, Class: transport.Renewed, Message: "expired: renewed"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a backoff would end here
+	defer cancel()
+	calls := 0
+	err := p.Call(ctx, func() error {
+		calls++
+		if calls <= 3 { // as many expiries as attempts; one backoff would take an hour
+			return renewed
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 4, calls)
+	assert.Zero(t, p.Stats.Retries.Load(), "no attempt used")
+
+	calls = 0
+	err = p.Call(context.Background(), func() error { calls++; return renewed })
+	var ex *transport.ExhaustedError
+	require.ErrorAs(t, err, &ex)
+	assert.Equal(t, 4, calls, "renewals in a row end like attempts")
+}

@@ -80,8 +80,9 @@ func (c *Client) NewRequest(ctx context.Context, method, rawURL string, body []b
 
 // Do sends one request and reads the answer, any status. A 401 to a Bearer
 // token that can be renewed renews it (once for every request that met the
-// same token) and comes back as a *transport.Error of class Retry; with
-// nothing to renew, a 401 is the default Fatal.
+// same token) and comes back as a *transport.Error of class Renewed (sent
+// again at once, no attempt used); with nothing to renew, a 401 is the
+// default Fatal.
 func (c *Client) Do(req *http.Request) (*transport.Response, error) {
 	if err := c.Auth.Fresh(req.Context()); err != nil {
 		return nil, err
@@ -95,7 +96,7 @@ func (c *Client) Do(req *http.Request) (*transport.Response, error) {
 			return nil, err
 		}
 		e := c.HTTP.StatusError(resp)
-		e.Class, e.Kind = transport.Retry, ""
+		e.Class, e.Kind = transport.Renewed, ""
 		e.Message += " (the access token expired: renewed)"
 		return nil, e
 	}

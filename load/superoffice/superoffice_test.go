@@ -171,7 +171,12 @@ func TestRefusalsFailTheRecord(t *testing.T) {
 	assert.Contains(t, res[999999].Message, "ticket message 999999")
 }
 
-// Tokens that expire mid-run are renewed; the write-back completes.
+// Tokens that expire mid-run are renewed; the write-back completes. The
+// fake expires a token after 7 uses, to make expiries many; SuperOffice's
+// tokens live expires_in seconds (3600 in its samples: api.md, "Refresh
+// tokens"), so every worker gets many uses from one. Fewer workers than
+// uses keeps that shape: with more, the worker that renews would always
+// be the one left without a use, which no time-limited token does.
 func TestAnExpiringTokenIsRenewed(t *testing.T) {
 	fk := sandbox.Start(sandbox.Config{SuperOffice: sandbox.SuperOfficeConfig{Token: "first", TokenUses: 7, Messages: 40,
 		ClientID: "cid", ClientSecret: "cs", RefreshToken: "rt"}})
@@ -180,7 +185,7 @@ func TestAnExpiringTokenIsRenewed(t *testing.T) {
 	for _, m := range fk.SuperOffice.Rows() {
 		payloads[m.ID] = `{"Important":true}`
 	}
-	res := writeBack(t, openSink(t, fk, "token: first\nrefresh_token: rt\nclient_id: cid\nclient_secret: cs\n"), payloads)
+	res := writeBack(t, openSink(t, fk, "token: first\nrefresh_token: rt\nclient_id: cid\nclient_secret: cs\nconcurrency: 4\n"), payloads)
 	for id, r := range res {
 		assert.Equal(t, load.Loaded, r.Status, "%d: %s", id, r.Message)
 	}
