@@ -15,12 +15,13 @@ import (
 	"github.com/msgmigrate/msgmigrate/sandbox"
 )
 
-// Interrupted, a run stops reading, finishes what is in flight, records it,
-// and says so; run again, it finishes without sending anything twice.
-func TestDrainThenResume(t *testing.T) {
+// interruptedRun runs a job of 600 rows against a slow fake and drains it
+// once the fake has had four requests.
+func interruptedRun(t *testing.T, sink string) (*harness, *pipeline.Report) {
+	t.Helper()
 	var sb strings.Builder
 	require.NoError(t, gen.WriteCSV(&sb, gen.Spec{Rows: 600, Routes: 60, Seed: 5}))
-	h := newHarness(t, sb.String(), sandbox.Faults{Latency: 20 * time.Millisecond}, "  batch: {max_items: 5, linger: 1ms}\n  concurrency: 2\n")
+	h := newHarness(t, sb.String(), sandbox.Faults{Latency: 20 * time.Millisecond}, sink)
 	drain, stop := context.WithCancel(context.Background())
 	done := make(chan *pipeline.Report)
 	go func() {
@@ -30,7 +31,13 @@ func TestDrainThenResume(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return h.fake.MyKaarma.Stats.Requests.Load() >= 4 }, 10*time.Second, time.Millisecond)
 	stop()
-	rep := <-done
+	return h, <-done
+}
+
+// Interrupted, a run stops reading, finishes what is in flight, records it,
+// and says so; run again, it finishes without sending anything twice.
+func TestDrainThenResume(t *testing.T) {
+	h, rep := interruptedRun(t, "  batch: {max_items: 5, linger: 1ms}\n  concurrency: 2\n")
 	assert.Equal(t, "interrupted", rep.State)
 	assert.Positive(t, rep.Loaded)
 	assert.Positive(t, rep.Unsent)
@@ -55,19 +62,7 @@ func TestDrainThenResume(t *testing.T) {
 // Issue 12 (6): after an interrupted run, retry says that it resends only
 // failures, and how many records that run left unsent.
 func TestRetryAfterAnInterruptedRunSaysWhatIsLeft(t *testing.T) {
-	var sb strings.Builder
-	require.NoError(t, gen.WriteCSV(&sb, gen.Spec{Rows: 600, Routes: 60, Seed: 5}))
-	h := newHarness(t, sb.String(), sandbox.Faults{Latency: 20 * time.Millisecond}, "  batch: {max_items: 5}\n  concurrency: 2\n")
-	drain, stop := context.WithCancel(context.Background())
-	done := make(chan *pipeline.Report)
-	go func() {
-		rep, err := pipeline.Run(context.Background(), drain, h.load(), h.opts())
-		assert.NoError(t, err)
-		done <- rep
-	}()
-	require.Eventually(t, func() bool { return h.fake.MyKaarma.Stats.Requests.Load() >= 4 }, 10*time.Second, time.Millisecond)
-	stop()
-	rep := <-done
+	h, rep := interruptedRun(t, "  batch: {max_items: 5}\n  concurrency: 2\n")
 	require.Equal(t, "interrupted", rep.State)
 	require.Positive(t, rep.Unsent)
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/msgmigrate/msgmigrate/internal/gen"
 	"github.com/msgmigrate/msgmigrate/job"
+	"github.com/msgmigrate/msgmigrate/ledger"
+	"github.com/msgmigrate/msgmigrate/ledger/sqlite"
 	"github.com/msgmigrate/msgmigrate/pipeline"
 	"github.com/msgmigrate/msgmigrate/sandbox"
 )
@@ -197,9 +198,12 @@ func runBench(ctx context.Context, g *globals, f *benchFlags) error {
 		return err
 	}
 	// Each measurement starts from an empty ledger: the bench's own, in
-	// its own directory (the file, its WAL, its key index and the earlier
-	// report, which the ledger's self-check would take for a lost ledger).
-	for _, p := range []string{j.State, j.State + "-wal", j.State + "-shm", j.State + ".keys", j.Report, j.Failures} {
+	// its own directory, and without the earlier report, which the
+	// ledger's self-check would take for the trace of a lost ledger.
+	if err := sqlite.Remove(j.State); err != nil {
+		return err
+	}
+	for _, p := range []string{j.Report, j.Failures} {
 		if err := os.RemoveAll(p); err != nil {
 			return err
 		}
@@ -313,7 +317,7 @@ func printBench(w io.Writer, r *benchResult) {
 		note = " (this process also generated the input)"
 	}
 	fmt.Fprintf(w, "  peak RSS %.0f MiB%s · CPU %.1fs (user+sys)\n", float64(r.PeakRSSBytes)/(1<<20), note, r.CPUSeconds)
-	fmt.Fprintf(w, "  ledger %.1f MiB on disk (.db + -wal): %.0f bytes a record\n", float64(r.LedgerBytes)/(1<<20), r.LedgerBytesPerRecord)
+	fmt.Fprintf(w, "  ledger %.1f MiB on disk (as status counts it): %.0f bytes a record\n", float64(r.LedgerBytes)/(1<<20), r.LedgerBytesPerRecord)
 	if r.CeilingItemsPerSecond > 0 {
 		fmt.Fprintf(w, "  ceiling at %v: concurrency × rows / fewest requests / latency = %.0f items/s (%.0f%% reached)\n",
 			time.Duration(r.LatencySeconds*float64(time.Second)), r.CeilingItemsPerSecond, 100*r.ItemsPerSecond/r.CeilingItemsPerSecond)
@@ -513,16 +517,18 @@ func peakRSS() int64 {
 	return int64(ru.Maxrss) * 1024
 }
 
-// ledgerBytes is what an SQLite ledger takes on disk: the file, its WAL and
-// the key index beside it (FILE.keys/).
-func ledgerBytes(path string) int64 {
-	n := fileSize(path) + fileSize(path+"-wal")
-	filepath.WalkDir(path+".keys", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			n += fileSize(p)
-		}
-		return nil
-	})
+// ledgerBytes is what the job's ledger takes on disk, as status counts it
+// (for SQLite: the file, its WAL and its key index).
+func ledgerBytes(state string) int64 {
+	rs, err := ledger.Readers(state)
+	if err != nil {
+		return 0
+	}
+	defer closeAll(rs)
+	var n int64
+	for _, r := range rs {
+		n += sizeOf(r)
+	}
 	return n
 }
 

@@ -36,23 +36,8 @@ var messages = [][]string{
 	{"4", dept, cust, "phone", "inbound", "2024-03-04T10:00:00Z", "2024-03-04 10:00:00", "", "Missed call; ‘voicemail’ left (Zoë)", "", "", ""},
 }
 
-// csvText writes rows as Excel does: quoted when needed, CRLF line ends.
-func csvText(rows [][]string, delim string) string {
-	var b strings.Builder
-	for _, row := range rows {
-		for i, f := range row {
-			if i > 0 {
-				b.WriteString(delim)
-			}
-			if strings.ContainsAny(f, delim+"\"\r\n") {
-				f = `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
-			}
-			b.WriteString(f)
-		}
-		b.WriteString("\r\n")
-	}
-	return b.String()
-}
+// csvText is the package's own (encoding_test.go), for this external test.
+var csvText = csv.CSVText
 
 // exports are the messages as Excel saves them, written with x/text's
 // encoders; each is read with the source.encoding values that fit it.

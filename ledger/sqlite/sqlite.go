@@ -94,10 +94,9 @@ type DB struct {
 	index *keyindex.Index // nil when read-only
 	lock  func()
 
-	wmu       sync.Mutex // one Write at a time
-	routes    *idCache
-	routeKeys *idCache // by the route's parts joined, not its text
-	sources   *idCache
+	wmu     sync.Mutex // one Write at a time
+	routes  *idCache   // by the route's parts, length-prefixed (not its text: encoded only on a miss)
+	sources *idCache
 	// openFailures: record failures are few; deletes for records read
 	// correctly are only tried while some exist.
 	openFailures int64
@@ -174,7 +173,7 @@ func openLocked(path string, o ledger.Options, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(2)
-	d := &DB{db: db, path: path, log: log, routes: newIDCache(4096), routeKeys: newIDCache(4096), sources: newIDCache(64)}
+	d := &DB{db: db, path: path, log: log, routes: newIDCache(4096), sources: newIDCache(64)}
 	if err := d.prepare(exists); err != nil {
 		db.Close()
 		if errors.Is(err, ledger.ErrNotLedger) {
@@ -227,11 +226,26 @@ func selfCheck(path string, o ledger.Options) (exists bool, err error) {
 	return true, nil
 }
 
+// parts are the suffixes of a ledger's files: the database, its
+// write-ahead log and shared memory, and the key index's directory.
+var parts = []string{"", "-wal", "-shm", ".keys"}
+
+// Remove deletes the ledger at path and its companions. Only for a ledger
+// that is a measurement's own (msgmigrate bench): a run never deletes one.
+func Remove(path string) error {
+	for _, suffix := range parts {
+		if err := os.RemoveAll(path + suffix); err != nil {
+			return fmt.Errorf("ledger %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
 // setAside moves a ledger (and its companions) out of the way, never
 // deleting it: it may still be needed.
 func setAside(path string, log *slog.Logger) error {
 	stamp := time.Now().UTC().Format("20060102T150405Z")
-	for _, suffix := range []string{"", "-wal", "-shm", ".keys"} {
+	for _, suffix := range parts {
 		p := path + suffix
 		if _, err := os.Stat(p); err != nil {
 			continue

@@ -71,21 +71,27 @@ func (c *idCache) put(k string, id int64) {
 	c.m[k] = id
 }
 
-// intern returns the id of name in table (routes or sources), adding it.
+// intern returns the id of name in table (routes or sources), adding it;
+// c caches it by name.
 func intern(tx *sql.Tx, c *idCache, table, col, name string) (int64, error) {
 	if id, ok := c.m[name]; ok {
 		return id, nil
 	}
+	id, err := idOf(tx, table, col, name)
+	if err == nil {
+		c.put(name, id)
+	}
+	return id, err
+}
+
+// idOf reads, or adds, the id of name in table.
+func idOf(tx *sql.Tx, table, col, name string) (int64, error) {
 	var id int64
 	err := tx.QueryRow(`SELECT id FROM `+table+` WHERE `+col+` = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = tx.QueryRow(`INSERT INTO `+table+`(`+col+`) VALUES(?) RETURNING id`, name).Scan(&id)
 	}
-	if err != nil {
-		return 0, err
-	}
-	c.put(name, id)
-	return id, nil
+	return id, err
 }
 
 // routeID interns a route, its text written only when it is not cached: a
@@ -96,12 +102,12 @@ func (d *DB) routeID(tx *sql.Tx, route []string) (int64, error) {
 		kb = append(binary.AppendUvarint(kb, uint64(len(p))), p...)
 	}
 	k := string(kb)
-	if id, ok := d.routeKeys.m[k]; ok {
+	if id, ok := d.routes.m[k]; ok {
 		return id, nil
 	}
-	id, err := intern(tx, d.routes, "routes", "route", routeText(route))
+	id, err := idOf(tx, "routes", "route", routeText(route))
 	if err == nil {
-		d.routeKeys.put(k, id)
+		d.routes.put(k, id)
 	}
 	return id, err
 }
